@@ -1,0 +1,1 @@
+"""Risk: the gate between stage targets and orders, and the decision journal."""
