@@ -1,0 +1,205 @@
+"""Configuration: TOML files validated by frozen, strict pydantic models.
+
+The strategy and risk sections are the parameter dataclasses of `strategies` and `risk`, which
+validate themselves; this module adds the sections that only the agent uses, the checks that
+span sections, environment overrides (``SPILLOVER__SECTION__KEY=value``) and error messages of
+one line per problem: ``FILE: section.key: what is wrong``.
+
+Secrets are never config keys: API keys come from the environment or `.env`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from risk.limits import RiskParams
+from strategies.breakout import BreakoutParams
+from strategies.params import ParamError
+from strategies.staging import StagingParams
+
+ENV_PREFIX = "SPILLOVER__"
+_SECRET_KEY = re.compile(r"(api_?key|secret|password|passphrase|token|private_?key)", re.I)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DataConfig(_Section):
+    """Where daily bars come from and which series define the breakout."""
+
+    source: Literal["sample", "replay", "alpaca"] = "sample"
+    """`sample`: generated offline from `seed`; `replay`: CSV files in `dir`; `alpaca`: live."""
+    dir: Path = Path("data/sample")
+    """Folder of `SYMBOL.csv` files for `sample` and `replay` (relative to the working dir)."""
+    seed: int = 7
+    """Seed of the sample generator: the same seed gives the same files."""
+    index: str = "IWM"
+    """The small-cap proxy: its volume always, and its closes unless `index_price` is set."""
+    index_price: str = ""
+    """Another symbol whose closes define the highs (e.g. `RUT` for the index level); empty
+    means the closes of `index`."""
+    benchmark: str = "SPY"
+    """What small caps must outperform."""
+    adjustment: Literal["raw", "split", "dividend", "all"] = "split"
+    """Alpaca's price adjustment. `split` (the default) makes highs price highs, as quoted for
+    the index; `all`/`dividend` make them total-return highs, which come earlier (IWM yields
+    about 1.3% a year) and can mark a breakout the price never made."""
+
+
+class VenueConfig(_Section):
+    """Where orders go. Paper only: there is no live venue."""
+
+    kind: Literal["paper"] = "paper"
+    """`paper`: the in-process paper venue."""
+    quote: str = "USDT"
+    """Quote currency of every market and of the balances."""
+    initial_cash: float = 100_000.0
+    """Starting balance of the paper venue, in the quote currency."""
+    fee_bps: float = 10.0
+    """Fee per fill, basis points of the notional."""
+    slippage_bps: float = 5.0
+    """Market orders fill this many basis points worse than the reference price."""
+
+    @model_validator(mode="after")
+    def _check(self) -> VenueConfig:
+        if self.initial_cash <= 0:
+            raise ParamError("initial_cash", f"must be > 0, got {self.initial_cash}")
+        for key in ("fee_bps", "slippage_bps"):
+            if not 0 <= getattr(self, key) < 10_000:
+                raise ParamError(key, f"must be in [0, 10000), got {getattr(self, key)}")
+        return self
+
+
+class Config(_Section):
+    data: DataConfig = DataConfig()
+    signal: BreakoutParams = BreakoutParams()
+    staging: StagingParams = StagingParams()
+    risk: RiskParams = RiskParams()
+    venue: VenueConfig = VenueConfig()
+
+    @model_validator(mode="after")
+    def _check_across_sections(self) -> Config:
+        for n, stage in enumerate(self.staging.stages):
+            if stage.day >= self.signal.window_days:
+                raise ParamError(
+                    f"staging.stages[{n}].day",
+                    f"{stage.day} is not inside the lag window "
+                    f"(signal.window_days = {self.signal.window_days})",
+                )
+        for asset in self.risk.asset_caps:
+            if asset not in self.staging.shares:
+                raise ParamError(f"risk.asset_caps.{asset}", "not an asset of staging.shares")
+        return self
+
+    def hash(self) -> str:
+        """SHA-256 of the effective config: runs and journals cite it."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate; raise ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+
+    overridden = _apply_env(data, environ)
+    try:
+        return Config.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as exc:
+        problems = [_describe(path, err, overridden) for err in exc.errors()]
+        raise ConfigError(problems) from None
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Merge SPILLOVER__A__B=value into `data`; return {dotted key: variable name}.
+
+    A value is read as a TOML value (`1.5`, `true`, `["BTC", "ETH"]`, `{BTC = 0.2}`) and, when it
+    is not one, as a plain string. Path parts match existing keys case-insensitively, else they
+    are lower-cased.
+    """
+    overridden: dict[str, str] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = [p for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        node = data
+        for part in parts[:-1]:
+            key = _match_key(node, part)
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        key = _match_key(node, parts[-1])
+        node[key] = _parse_value(raw)
+        overridden[".".join([*(p.lower() for p in parts[:-1]), key])] = name
+    return overridden
+
+
+def _match_key(node: Mapping[str, Any], part: str) -> str:
+    return next((k for k in node if k.lower() == part.lower()), part.lower())
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _describe(path: Path, err: Mapping[str, Any], overridden: Mapping[str, str]) -> str:
+    loc = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]]
+    message = err["msg"]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, ParamError):
+        loc = [*loc, *cause.key.split(".")]
+        message = cause.message
+    elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        message = "unknown key"
+        if _SECRET_KEY.search(loc[-1]):
+            message = "secrets are not config keys: set them in the environment or .env"
+    elif err["type"] == "missing":
+        message = "required"
+    elif "input" in err and not isinstance(err["input"], dict | list):
+        message = f"{message} (got {err['input']!r})"
+    key = _join(loc)
+    source = next((v for k, v in overridden.items() if key == k or key.startswith(k + ".")), None)
+    suffix = f" (from {source})" if source else ""
+    return f"{path}: {key}: {message}{suffix}"
+
+
+def _join(parts: Iterable[str]) -> str:
+    out = ""
+    for part in parts:
+        out += part if part.startswith("[") or not out else f".{part}"
+    return out
