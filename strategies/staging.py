@@ -164,7 +164,7 @@ def targets(day: BreakoutDay, closes: Mapping[str, pd.Series], params: StagingPa
 
     if day.failed_date is not None:
         assert day.prefail_date is not None
-        stage = _stage_index(params, (day.prefail_date - day.confirmed_date).days)
+        stage = _stage_on(day, day.prefail_date, params)
         before = _phase_multiplier(day, day.prefail_date, params)
         steps_taken = (day.date - day.failed_date).days // params.exit_step_days + 1
         multiplier = before * max(0.0, 1 - steps_taken / params.exit_steps)
@@ -180,7 +180,7 @@ def targets(day: BreakoutDay, closes: Mapping[str, pd.Series], params: StagingPa
         return _build(params, stage, multiplier, held, gates, Phase.EXITING, reason)
 
     if day.expired_date is not None:
-        stage = _stage_index(params, (day.expired_date - day.confirmed_date).days - 1)
+        stage = _stage_on(day, day.date, params)
         multiplier = _phase_multiplier(day, day.date, params)
         passed = {asset: gate.passed for asset, gate in gates.items()}
         reason = f"lag window ended on {day.expired_date.date()}: {params.after_window.value}"
@@ -202,6 +202,15 @@ def _phase_multiplier(day: BreakoutDay, on: pd.Timestamp, params: StagingParams)
     if params.after_window is AfterWindow.EXIT:
         return 0.0
     return max(0.0, 1 - ((on - day.expired_date).days + 1) / params.taper_days)
+
+
+def _stage_on(day: BreakoutDay, on: pd.Timestamp, params: StagingParams) -> int:
+    """The stage in force on `on`: stages stop advancing on the last day of the lag window."""
+    assert day.confirmed_date is not None
+    last = on
+    if day.expired_date is not None and on >= day.expired_date:
+        last = day.expired_date - pd.Timedelta(days=1)
+    return _stage_index(params, (last - day.confirmed_date).days)
 
 
 def _stage_index(params: StagingParams, window_day: int) -> int:

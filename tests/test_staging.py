@@ -271,3 +271,25 @@ def test_bad_schedules_raise_naming_the_key(kwargs, key):
     with pytest.raises(ParamError) as info:
         StagingParams(**kwargs)
     assert info.value.key == key
+
+
+def test_a_failure_after_expiry_keeps_the_stage_reached_inside_the_window():
+    """Stages stop advancing when the window ends; a later failure must not unlock new ones."""
+    params = replace(PARAMS, after_window=AfterWindow.HOLD)
+    expired, failed = on(20), on(70)
+    data = closes(on(80))
+    held = targets(day(on(69), expired_date=expired), data, params)
+    after = targets(
+        day(
+            on(70),
+            state=State.FAILED,
+            expired_date=expired,
+            failed_date=failed,
+            prefail_date=on(69),
+        ),
+        data,
+        params,
+    )
+    assert held.stage == after.stage == 1
+    assert after.weights["ETH"] == 0.0
+    assert 0 < after.weights["BTC"] < held.weights["BTC"]
