@@ -5,7 +5,8 @@
 stale or jumped, or whose position, target or market limits are unusable, gets no order, but its
 exposure still counts); equity (unknown equity stops buying, and without it only full exits can
 be sized); drawdown (too far below the peak stops buying, and may sell everything); targets cut
-to each asset's cap; sells; then buys, scaled to fit the stage and total caps given what is left
+to each asset's cap; sells; then buys (an asset within `rebalance_band` of its target is left
+alone, except for a full exit), scaled to fit the stage and total caps given what is left
 after the sells and cut by the largest order, the day's turnover and the cash; last, amounts are
 rounded down to the market's step and orders under a minimum dropped.
 
@@ -271,7 +272,7 @@ def _sells(
         amount = asset.position
         if equity is not None and asset.target > 0:
             excess = asset.value - asset.target * equity
-            if excess <= _NEGLIGIBLE * equity:
+            if excess <= max(params.rebalance_band, _NEGLIGIBLE) * equity:
                 continue
             amount = min(excess / asset.price, asset.position)
         orders.append(_fit(asset, Side.SELL, amount, params, clamps))
@@ -294,7 +295,8 @@ def _buys(
     buyers = [a for a in tradables if a.name not in sold and a.target * equity > a.value]
     basis = (equity - sell_fees) / (1 + max((a.market.fee_rate for a in buyers), default=0.0))
     wants = {a.name: a.target * basis - a.value for a in buyers}
-    wants = {name: want for name, want in wants.items() if want > _NEGLIGIBLE * equity}
+    band = max(params.rebalance_band, _NEGLIGIBLE) * equity
+    wants = {name: want for name, want in wants.items() if want > band}
     wants = _fit_sum(wants, held, basis, request.stage_cap, Rule.STAGE_CAP, clamps)
     wants = _fit_sum(wants, held, basis, params.max_total_exposure, Rule.TOTAL_CAP, clamps)
     largest = params.max_order_notional

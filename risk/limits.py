@@ -30,6 +30,9 @@ class RiskParams:
     """Biggest single buy, in the quote currency."""
     min_order_notional: float = 10.0
     """Orders smaller than this (quote currency) are dropped."""
+    rebalance_band: float = 0.01
+    """An asset within this fraction of equity of its target is not traded (no daily churn);
+    exits to a zero target always trade."""
     max_daily_turnover: float = 1.0
     """Buys per UTC day, as a fraction of equity."""
     stale_after: timedelta = timedelta(hours=36)
@@ -61,6 +64,7 @@ class RiskParams:
                 f"must be below max_order_notional ({self.max_order_notional}), "
                 f"got {self.min_order_notional}",
             )
+        require_fraction("rebalance_band", self.rebalance_band)
         require_positive("max_daily_turnover", self.max_daily_turnover)
         if not isinstance(self.stale_after, timedelta) or self.stale_after <= timedelta(0):
             raise ParamError("stale_after", f"must be a duration > 0, got {self.stale_after!r}")

@@ -21,6 +21,7 @@ LOOSE = RiskParams(
     max_order_notional=1e9,
     min_order_notional=0.0,
     max_daily_turnover=10.0,
+    rebalance_band=0.0,
 )
 """Limits that never bind, so that each test tightens only the rule it is about."""
 
@@ -679,3 +680,14 @@ def test_evaluate_is_deterministic(scenario):
     first, second = evaluate(req, params), evaluate(req, params)
     assert first == second
     assert json.dumps(first.to_dict(), allow_nan=False) == json.dumps(second.to_dict())
+
+
+def test_asset_within_the_rebalance_band_is_not_traded_but_a_small_exit_is():
+    band = replace(LOOSE, rebalance_band=0.02)
+    # 100k equity: BTC is 10k (10%) against a target of 11%, ETH a 0.5% sliver to sell off
+    held = {"BTC": 10_000 / PRICES["BTC"], "ETH": 500 / PRICES["ETH"]}
+    cash = 100_000 - 10_500
+    verdict = evaluate(request({"BTC": 0.11, "ETH": 0.0}, cash=cash, positions=held), band)
+    assert [(o.asset, o.side) for o in verdict.orders] == [("ETH", Side.SELL)]
+    verdict = evaluate(request({"BTC": 0.15, "ETH": 0.0}, cash=cash, positions=held), band)
+    assert {(o.asset, o.side) for o in verdict.orders} == {("ETH", Side.SELL), ("BTC", Side.BUY)}
