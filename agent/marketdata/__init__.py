@@ -1,0 +1,1 @@
+"""Market data adapters: replayed CSV files, the seeded sample generator (Alpaca later)."""

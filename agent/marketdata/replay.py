@@ -1,0 +1,209 @@
+"""Replay of daily bars from CSV files in a folder: one `SYMBOL.csv` per symbol.
+
+A file has exactly the header `date,open,high,low,close,volume` (no extra, missing or reordered
+columns), one row per ISO date (`YYYY-MM-DD`), strictly increasing. Prices must be finite and
+> 0 with low <= open, close <= high (1e-9 relative tolerance); volume is >= 0 or empty (unknown,
+read as NaN). The first bad row is reported as one line: `path: line N: problem`, the header
+being line 1. Blank lines are not skipped, so line numbers always match the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agent.ports import BAR_COLUMNS, DataError
+
+HEADER = ("date", *BAR_COLUMNS)
+PRICES = ("open", "high", "low", "close")
+_DTYPES = {"date": str, **dict.fromkeys(BAR_COLUMNS, "float64")}
+_TOLERANCE = 1e-9
+_NA_TEXT = {"nan", "na", "n/a", "null", "none", "-nan", "#n/a", "<na>"}
+"""Read as missing (NaN) by pandas, so never "not a number"."""
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def symbol_file(symbol: str) -> str:
+    """File name of a symbol: `/` is written `-` (`BTC/USD` -> `BTC-USD.csv`)."""
+    if not symbol or symbol.strip() != symbol or "\\" in symbol or symbol.startswith("."):
+        raise DataError(f"bad symbol {symbol!r}")
+    return symbol.replace("/", "-") + ".csv"
+
+
+def load_bars(path: Path) -> pd.DataFrame:
+    """Bars of one file, indexed by a tz-naive `date` index (ns), float64 OHLCV columns."""
+    frame = _read(path)
+    columns = tuple(frame.columns)
+    if columns != HEADER:
+        raise DataError(f"{path}: line 1: {_header_problem(columns)}")
+    if frame.empty:
+        raise DataError(f"{path}: no bars: the file has only a header")
+    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+    problem = _first_problem(frame, dates)
+    if problem is not None:
+        row, message = problem
+        raise DataError(f"{path}: line {row + 2}: {message}")
+    bars = frame.loc[:, list(BAR_COLUMNS)]
+    bars.index = pd.DatetimeIndex(dates, name="date").as_unit("ns")
+    return bars
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return _read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    kwargs = {"skip_blank_lines": False, "engine": "c", "encoding": "utf-8-sig"}
+    try:
+        return pd.read_csv(path, dtype=_DTYPES, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file: expected the header {','.join(HEADER)}") from None
+    except pd.errors.ParserError as exc:
+        match = _FIELDS.search(str(exc))
+        if match is None:
+            raise DataError(f"{path}: unreadable CSV: {_one_line(exc)}") from None
+        expected, line, saw = match.groups()
+        raise DataError(f"{path}: line {line}: expected {expected} fields, saw {saw}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text: {_one_line(exc)}") from None
+    except ValueError:
+        pass  # a number column holds text: read it as text to find the row
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
+    if tuple(frame.columns) != HEADER:
+        return frame  # the caller reports the header first
+    for column in BAR_COLUMNS:
+        text = frame[column].str.strip()
+        numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+        bad = numbers.isna() & (text != "") & ~text.str.lower().isin(_NA_TEXT)
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            value = frame[column].iloc[row]
+            raise DataError(f"{path}: line {row + 2}: {column} is {value!r}: not a number")
+    raise DataError(f"{path}: unreadable CSV")
+
+
+def _header_problem(columns: tuple[str, ...]) -> str:
+    expected = ",".join(HEADER)
+    missing = [c for c in HEADER if c not in columns]
+    extra = [c for c in columns if c not in HEADER]
+    if missing:
+        return f"missing column {', '.join(missing)}: expected the header {expected}"
+    if extra:
+        return f"unexpected column {', '.join(map(str, extra))}: expected the header {expected}"
+    return f"columns out of order: expected the header {expected}"
+
+
+def _first_problem(frame: pd.DataFrame, dates: pd.Series) -> tuple[int, str] | None:
+    """The earliest bad row and what is wrong with it, or None; checks are vectorised."""
+    values = {c: frame[c].to_numpy(dtype=float) for c in BAR_COLUMNS}
+    ns = dates.to_numpy(dtype="datetime64[ns]").view("int64")
+    previous = np.concatenate(([np.iinfo(np.int64).min], ns[:-1]))
+    low, high = values["low"], values["high"]
+    slack = _TOLERANCE * np.abs(high)
+    checks: list[tuple[np.ndarray, Callable[[int], str]]] = [
+        (dates.isna().to_numpy(), lambda i: _bad_date(frame.iloc[i])),
+    ]
+    for column in PRICES:
+        price = values[column]
+        checks.append((np.isnan(price), lambda i, c=column: f"{c} is missing"))
+        checks.append(
+            (
+                ~np.isnan(price) & ~(np.isfinite(price) & (price > 0)),
+                lambda i, c=column: f"{c} is {values[c][i]:g}: prices must be > 0 and finite",
+            )
+        )
+    volume = values["volume"]
+    checks += [
+        (
+            ~np.isnan(volume) & ~(np.isfinite(volume) & (volume >= 0)),
+            lambda i: f"volume is {volume[i]:g}: must be >= 0 (or empty when unknown)",
+        ),
+        (high < low, lambda i: f"high {high[i]:g} is below low {low[i]:g}"),
+    ]
+    for column in ("open", "close"):
+        price = values[column]
+        checks.append(
+            (
+                price > high + slack,
+                lambda i, c=column: f"{c} {values[c][i]:g} is above high {high[i]:g}",
+            )
+        )
+        checks.append(
+            (
+                price < low - _TOLERANCE * np.abs(low),
+                lambda i, c=column: f"{c} {values[c][i]:g} is below low {low[i]:g}",
+            )
+        )
+    checks += [
+        (
+            ns == previous,
+            lambda i: f"duplicate date {frame['date'].iloc[i]} (also on line {i + 1})",
+        ),
+        (
+            (ns < previous) & dates.notna().to_numpy(),
+            lambda i: (
+                f"date {frame['date'].iloc[i]} is before {frame['date'].iloc[i - 1]} "
+                "on the line above: dates must increase"
+            ),
+        ),
+    ]
+    first: tuple[int, str] | None = None
+    for mask, describe in checks:
+        if not mask.any():
+            continue
+        row = int(np.argmax(mask))
+        if first is None or row < first[0]:
+            first = (row, describe(row))
+    return first
+
+
+def _bad_date(row: pd.Series) -> str:
+    if row.isna().all():
+        return "blank line"
+    text = row["date"]
+    if not isinstance(text, str) or not text.strip():
+        return "date is missing"
+    return f"date {text!r} is not YYYY-MM-DD"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+class ReplayData:
+    """`MarketData` over a folder of `SYMBOL.csv` files; each file is read once, then sliced."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._bars: dict[str, pd.DataFrame] = {}
+
+    def symbols(self) -> list[str]:
+        """Symbols with a file, as file stems (`BTC-USD`); each works with `daily_bars`."""
+        return sorted(p.stem for p in self.folder.glob("*.csv") if p.is_file())
+
+    def full_history(self, symbol: str) -> pd.DataFrame:
+        """Every bar in the symbol's file."""
+        return self._cached(symbol).copy(deep=False)
+
+    def daily_bars(self, symbol: str, end: pd.Timestamp) -> pd.DataFrame:
+        end = pd.Timestamp(end)
+        if end.tzinfo is not None:
+            raise ValueError(f"end must be a tz-naive date, got {end}")
+        bars = self._cached(symbol)
+        return bars.iloc[: bars.index.searchsorted(end, side="right")]
+
+    def _cached(self, symbol: str) -> pd.DataFrame:
+        name = symbol_file(symbol)
+        bars = self._bars.get(name)
+        if bars is None:
+            bars = self._bars[name] = load_bars(self.folder / name)
+        return bars

@@ -1,0 +1,1 @@
+"""Venue adapters: the in-process paper venue (ccxt testnets later)."""
