@@ -6,15 +6,21 @@ Every user error ends in one line per problem and exit code 2, never a traceback
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from agent import __version__
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from agent.config import Config
+
+T = TypeVar("T")
 
 EXIT_USAGE = 2
 
@@ -29,6 +35,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check and show config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Generate and check market data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 ConfigFile = Annotated[Path, typer.Argument(help="A TOML config file, e.g. config/sim.toml.")]
 
@@ -59,6 +67,117 @@ def config_check(file: ConfigFile) -> None:
 def config_show(file: ConfigFile) -> None:
     """Print the effective config of FILE as TOML: defaults filled in, overrides applied."""
     typer.echo(_load(file).to_toml(), nl=False)
+
+
+@data_app.command("sample")
+def data_sample(
+    out: Annotated[Path, typer.Option(help="Folder to write SYMBOL.csv files into.")],
+    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 7,
+) -> None:
+    """Write seeded sample bars (IWM, SPY, BTC, ETH, altcoins) with planted breakouts."""
+    from agent.marketdata.sample import write_sample
+
+    manifest = write_sample(out, seed)
+    typer.echo(f"wrote {len(manifest.symbols)} files to {out} (seed {seed})")
+
+
+DEFAULT_CONFIG = Path("config/sim.toml")
+ConfigOption = Annotated[Path, typer.Option("--config", help="A TOML config file.")]
+DateOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="A UTC day, YYYY-MM-DD.")
+]
+
+
+@app.command()
+def backtest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Replay the CSV files in this folder instead.")
+    ] = None,
+    start: DateOption = None,
+    end: DateOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default runs/backtest-NAME).")
+    ] = None,
+) -> None:
+    """Backtest: the live tick on a simulated clock over replayed bars, into the paper venue."""
+    from agent.backtest import run_backtest
+    from agent.output import backtest_progress, print_metrics
+
+    settings = _with_data_dir(_load(config), data_dir)
+    folder = out or Path("runs") / f"backtest-{config.stem}"
+    with backtest_progress() as on_tick:
+        result = _guard(
+            lambda: run_backtest(
+                settings, folder, start=_day(start), end=_day(end), on_tick=on_tick
+            )
+        )
+    print_metrics(result.summary)
+    typer.echo(f"wrote {folder}/decisions.jsonl, equity.csv, summary.json")
+
+
+@app.command()
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    run_dir: Annotated[Path | None, typer.Option(help="Run folder (default: run.dir).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Replay speed, simulated days per second (default: run.speed)."),
+    ] = None,
+) -> None:
+    """Run the agent. Replayed data plays on an accelerated clock; SIGINT/SIGTERM stop it cleanly
+    after the current tick."""
+    from agent.backtest import run_backtest
+    from agent.output import decision_line, print_run_summary
+    from agent.stopping import StopSignals
+
+    settings = _load(config)
+    if speed is not None and not speed > 0:
+        _fail(f"--speed: must be > 0, got {speed}")
+    folder = run_dir or settings.run.dir
+    pace = 1 / (speed or settings.run.speed)
+    start = _day(settings.run.start)
+    with StopSignals() as stop:
+        result = _guard(
+            lambda: run_backtest(
+                settings,
+                folder,
+                start=start,
+                on_tick=lambda tick, _n, _total: typer.echo(decision_line(tick)),
+                mode="run",
+                pace=pace,
+                should_stop=stop.requested,
+            )
+        )
+    print_run_summary(result, stop.signal_name)
+
+
+def _day(value: date | None) -> pd.Timestamp | None:
+    import pandas as pd
+
+    return None if value is None else pd.Timestamp(value).normalize()
+
+
+def _with_data_dir(config: Config, data_dir: Path | None) -> Config:
+    if data_dir is None:
+        return config
+    data = config.data.model_copy(update={"dir": data_dir, "source": "replay"})
+    return config.model_copy(update={"data": data})
+
+
+def _guard(work: Callable[[], T]) -> T:
+    """Run `work`; bad data ends in one line and exit code 2."""
+    from agent.ports import DataError
+
+    try:
+        return work()
+    except DataError as exc:
+        _fail(str(exc))
+
+
+def _fail(line: str) -> NoReturn:
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(EXIT_USAGE)
 
 
 def _load(file: Path) -> Config:

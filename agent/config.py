@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +39,9 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where daily bars come from and which series define the breakout."""
 
-    source: Literal["sample", "replay", "alpaca"] = "sample"
-    """`sample`: generated offline from `seed`; `replay`: CSV files in `dir`; `alpaca`: live."""
+    source: Literal["sample", "replay"] = "sample"
+    """`sample`: generated offline from `seed` into `dir` when absent; `replay`: CSV files in
+    `dir`."""
     dir: Path = Path("data/sample")
     """Folder of `SYMBOL.csv` files for `sample` and `replay` (relative to the working dir)."""
     seed: int = 7
@@ -49,12 +51,34 @@ class DataConfig(_Section):
     index_price: str = ""
     """Another symbol whose closes define the highs (e.g. `RUT` for the index level); empty
     means the closes of `index`."""
+    crypto_symbol: str = "{asset}-USD"
+    """Data symbol of each crypto asset; `{asset}` is replaced by its name (`BTC-USD`)."""
     benchmark: str = "SPY"
     """What small caps must outperform."""
     adjustment: Literal["raw", "split", "dividend", "all"] = "split"
     """Alpaca's price adjustment. `split` (the default) makes highs price highs, as quoted for
     the index; `all`/`dividend` make them total-return highs, which come earlier (IWM yields
     about 1.3% a year) and can mark a breakout the price never made."""
+
+
+class MarketConfig(_Section):
+    """A paper market's trading rules (testnet venues report their own)."""
+
+    amount_step: float | None = 1e-6
+    """Order amounts are multiples of this many base units; unset means any amount."""
+    min_amount: float = 0.0
+    """Smallest order, base units."""
+    min_cost: float = 10.0
+    """Smallest order notional, quote currency."""
+
+    @model_validator(mode="after")
+    def _check(self) -> MarketConfig:
+        if self.amount_step is not None and self.amount_step <= 0:
+            raise ParamError("amount_step", f"must be > 0, got {self.amount_step}")
+        for key in ("min_amount", "min_cost"):
+            if getattr(self, key) < 0:
+                raise ParamError(key, f"must be >= 0, got {getattr(self, key)}")
+        return self
 
 
 class VenueConfig(_Section):
@@ -69,7 +93,14 @@ class VenueConfig(_Section):
     fee_bps: float = 10.0
     """Fee per fill, basis points of the notional."""
     slippage_bps: float = 5.0
-    """Market orders fill this many basis points worse than the reference price."""
+    """Market orders fill this many basis points worse than the next bar's open."""
+    default_market: MarketConfig = MarketConfig()
+    """Rules of every market that `markets` does not name."""
+    markets: dict[str, MarketConfig] = {}
+    """Rules per asset (e.g. `[venue.markets.BTC]`), replacing `default_market`."""
+
+    def market(self, asset: str) -> MarketConfig:
+        return self.markets.get(asset, self.default_market)
 
     @model_validator(mode="after")
     def _check(self) -> VenueConfig:
@@ -81,12 +112,33 @@ class VenueConfig(_Section):
         return self
 
 
+class RunConfig(_Section):
+    """How `spillover run` runs: where it keeps its records and how fast it replays."""
+
+    dir: Path = Path("runs/sim")
+    """Run folder: the journal and the run's state (relative to the working dir)."""
+    speed: float = 50.0
+    """Replayed data only: simulated days per second of wall-clock time."""
+    start: date | None = None
+    """Replayed data only: first day to trade; unset means once the first asset has
+    `staging.trend_window` days of closes."""
+    fsync: bool = False
+    """fsync the journal after every record (slower, survives a power cut)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        if not self.speed > 0:
+            raise ParamError("speed", f"must be > 0, got {self.speed}")
+        return self
+
+
 class Config(_Section):
     data: DataConfig = DataConfig()
     signal: BreakoutParams = BreakoutParams()
     staging: StagingParams = StagingParams()
     risk: RiskParams = RiskParams()
     venue: VenueConfig = VenueConfig()
+    run: RunConfig = RunConfig()
 
     @model_validator(mode="after")
     def _check_across_sections(self) -> Config:
@@ -97,6 +149,11 @@ class Config(_Section):
                     f"{stage.day} is not inside the lag window "
                     f"(signal.window_days = {self.signal.window_days})",
                 )
+        if "{asset}" not in self.data.crypto_symbol:
+            raise ParamError("data.crypto_symbol", "must contain {asset}")
+        for asset in self.venue.markets:
+            if asset not in self.staging.shares:
+                raise ParamError(f"venue.markets.{asset}", "not an asset of staging.shares")
         for asset in self.risk.asset_caps:
             if asset not in self.staging.shares:
                 raise ParamError(f"risk.asset_caps.{asset}", "not an asset of staging.shares")

@@ -1,0 +1,258 @@
+"""A backtest: the live tick on a simulated clock, over replayed bars, into the paper venue.
+
+The start date is when trading starts, not where history starts: the detector sees every earlier
+bar as warm-up, as a live agent started that day would. One tick per day at the midnight UTC that
+closes the day's crypto bar; orders fill at the next bar's open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from agent import __version__
+from agent.clock import EquitySessions, SimClock, daily_ticks
+from agent.config import Config
+from agent.loop import Agent, TickResult
+from agent.metrics import performance
+from agent.ports import DataError
+from agent.runtime import RunFiles, open_market_data, paper_venue, prime_signal
+from risk.journal import Journal
+
+OnTick = Callable[[TickResult, int, int], None]
+"""Called after each tick with (its result, ticks done, ticks in all)."""
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    equity: pd.DataFrame
+    summary: dict[str, Any]
+    files: RunFiles
+    stopped_early: bool
+
+
+def run_backtest(
+    config: Config,
+    out: Path,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    on_tick: OnTick | None = None,
+    mode: str = "backtest",
+    pace: float = 0.0,
+    should_stop: Callable[[], bool] = lambda: False,
+    prime: bool = True,
+) -> BacktestResult:
+    """Run `config` from `start` to `end` (UTC days, inclusive) and write the run's files to `out`.
+
+    `pace` is the wall-clock seconds between ticks (0: as fast as possible); `should_stop` is
+    asked between ticks, so a stop request ends the run after a whole tick. `prime=False` makes
+    every tick detect the breakout on its own bars (slow; to check that priming changes nothing).
+    """
+    data = open_market_data(config)
+    earliest, first, last = _data_range(config, data)
+    start = first if start is None else max(start, earliest)
+    end = last if end is None else min(end, last)
+    if start > end:
+        raise DataError(f"range is empty: start {start.date()} is after end {end.date()}")
+    files = RunFiles.create(out, keep_previous=mode == "run")
+    run_id = f"{mode[:2]}-{config.hash()[:8]}"
+    agent = Agent(
+        config,
+        data,
+        paper_venue(config, data),
+        Journal(files.journal, run_id, fsync=config.run.fsync),
+        EquitySessions(),
+        prime_signal(config, data) if prime else None,
+    )
+    clock = SimClock(pd.Timestamp(start).tz_localize("UTC").to_pydatetime())
+    ticks = daily_ticks(start, end)
+    rows: list[dict[str, Any]] = []
+    reason = "end of data range"
+    with agent.journal as journal:
+        journal.write(
+            "start",
+            ticks[0],
+            config_hash=config.hash(),
+            mode=mode,
+            version=__version__,
+            start=start.date(),
+            end=end.date(),
+        )
+        for n, now in enumerate(ticks, 1):
+            clock.current = now
+            result = agent.tick(clock.now())
+            rows.append(_equity_row(result, config))
+            if on_tick:
+                on_tick(result, n, len(ticks))
+            if should_stop():
+                reason = "stop requested"
+                break
+            if pace:
+                time.sleep(pace)
+        journal.write("stop", clock.now(), reason=reason)
+    equity = pd.DataFrame(rows).set_index("date")
+    last_day = pd.Timestamp(equity.index[-1])
+    summary = _summary(config, agent, equity, files.journal, start, last_day)
+    equity.to_csv(files.root / "equity.csv", float_format="%.10g")
+    (files.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return BacktestResult(equity, summary, files, reason != "end of data range")
+
+
+def _data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """The earliest day trading can start (both the index and the lead crypto asset have bars),
+    the default start (once the lead asset has `trend_window` days of closes for its trend gate)
+    and the last day of the lead asset's bars."""
+    lead = config.data.crypto_symbol.format(asset=config.staging.assets[0])
+    bars = data.full_history(lead)
+    earliest = max(bars.index[0], data.full_history(config.data.index).index[0])
+    warm_up = pd.Timedelta(days=config.staging.trend_window)
+    return earliest, earliest + warm_up, bars.index[-1]
+
+
+def _equity_row(result: TickResult, config: Config) -> dict[str, Any]:
+    quote = config.venue.quote
+    cash = result.balances.get(quote, 0.0)
+    values = {
+        a: result.balances.get(a, 0.0) * result.prices.get(a, 0.0) for a in config.staging.assets
+    }
+    equity = cash + sum(values.values())
+    row: dict[str, Any] = {
+        "date": (result.now - pd.Timedelta(days=1)).date(),
+        "equity": equity,
+        "cash": cash,
+    }
+    for asset, value in values.items():
+        row[f"{asset}_value"] = value
+        row[f"{asset}_weight"] = value / equity if equity > 0 else 0.0
+    row["exposure"] = sum(values.values()) / equity if equity > 0 else 0.0
+    row["stage"] = result.targets.stage if result.targets else 0
+    row["target_exposure"] = result.targets.budget if result.targets else 0.0
+    row["state"] = result.breakout.state.value if result.breakout else "unknown"
+    row["action"] = result.action
+    return row
+
+
+def _summary(
+    config: Config,
+    agent: Agent,
+    equity: pd.DataFrame,
+    journal: Path,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> dict[str, Any]:
+    from risk.journal import read_journal
+
+    counts = {"orders": 0, "risk_clamps": 0, "fees": 0.0, "traded": 0.0}
+    for record in read_journal(journal):
+        event = record["event"]
+        if event == "order" and record["status"] != "error":
+            counts["orders"] += 1
+        elif event == "risk":
+            counts["risk_clamps"] += 1
+        elif event == "fill":
+            counts["fees"] += record["fee"]
+            counts["traded"] += record["amount"] * record["price"]
+    curve = equity["equity"]
+    curve.index = pd.DatetimeIndex(curve.index)
+    metrics = performance(curve) | {
+        "exposure_days": int((equity["exposure"] > 0.001).sum()),
+        "turnover": counts["traded"] / float(curve.mean()),
+        "fees": counts["fees"],
+        "orders": counts["orders"],
+        "risk_clamps": counts["risk_clamps"],
+    }
+    return {
+        "config_hash": config.hash(),
+        "version": __version__,
+        "data": {"start": start.date().isoformat(), "end": end.date().isoformat()},
+        "metrics": metrics,
+        "benchmark": _buy_and_hold(config, agent, curve),
+        "breakouts": _breakouts(agent, start, end),
+        "stages": _stages(equity),
+    }
+
+
+def _buy_and_hold(config: Config, agent: Agent, curve: pd.Series) -> dict[str, Any]:
+    """The same metrics for the whole starting cash in the first asset (BTC), bought on day one."""
+    asset = config.staging.assets[0]
+    closes = agent.market_data.daily_bars(agent.data_symbols[asset], curve.index[-1])["close"]
+    closes = closes.reindex(curve.index).ffill()
+    fee = config.venue.fee_bps / 10_000 + config.venue.slippage_bps / 10_000
+    units = config.venue.initial_cash * (1 - fee) / closes.iloc[0]
+    held = closes * units
+    return (
+        {"asset": asset}
+        | performance(held)
+        | {
+            "exposure_days": int(held.notna().sum()),
+            "turnover": config.venue.initial_cash / float(held.mean()),
+            "fees": config.venue.initial_cash * config.venue.fee_bps / 10_000,
+            "orders": 1,
+            "risk_clamps": 0,
+        }
+    )
+
+
+def _breakouts(agent: Agent, start: pd.Timestamp, end: pd.Timestamp) -> list[dict[str, Any]]:
+    """Every candidate that started, and every episode that was live, inside the range."""
+    frame = agent.signal.frame
+    if frame is None:
+        return []
+    frame = frame.loc[:end]
+    out: list[dict[str, Any]] = []
+    for confirmed, rows in frame.dropna(subset=["confirmed_date"]).groupby("confirmed_date"):
+        last = rows.iloc[-1]
+        first = frame.loc[confirmed]
+        if rows.index[-1] < start:
+            continue
+        out.append(
+            {
+                "candidate": _iso(first["candidate_date"]),
+                "confirmed": _iso(confirmed),
+                "failed": _iso(last["failed_date"]),
+                "expired": _iso(last["expired_date"]),
+                "level": float(last["episode_level"]),
+            }
+        )
+    confirmed_candidates = {b["candidate"] for b in out}
+    lapsed = frame.loc[start:, "candidate_date"].dropna().unique()
+    for candidate in lapsed:
+        if _iso(candidate) in confirmed_candidates:
+            continue
+        level = float(frame.loc[candidate, "candidate_level"])
+        out.append(
+            {
+                "candidate": _iso(candidate),
+                "confirmed": None,
+                "failed": None,
+                "expired": None,
+                "level": level,
+            }
+        )
+    return sorted(out, key=lambda b: b["candidate"] or b["confirmed"])
+
+
+def _stages(equity: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each day the stage or the breakout state changed, with the exposure then allowed."""
+    keys = equity[["stage", "state"]]
+    moves = equity.loc[keys.ne(keys.shift()).any(axis=1)]
+    return [
+        {
+            "date": str(day),
+            "stage": int(row.stage),
+            "state": row.state,
+            "target_exposure": float(row.target_exposure),
+        }
+        for day, row in moves.iterrows()
+    ]
+
+
+def _iso(value: Any) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()

@@ -1,0 +1,410 @@
+"""One tick: clock -> market data -> breakout state -> stage targets -> risk verdict -> orders ->
+fills -> journal. The same `Agent.tick` runs in a backtest, a replay and (later) on testnets;
+only the injected market data, venue and clock differ.
+
+The decision record is written before any order leaves, so every order and fill in the journal
+points back to a decision that already exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from agent.clock import EquitySessions, crypto_bar_end, last_crypto_day
+from agent.config import Config
+from agent.ports import (
+    Market,
+    MarketData,
+    OrderRequest,
+    OrderType,
+    Trade,
+    Venue,
+    VenueError,
+)
+from agent.signal import BreakoutSignal, SignalInputs
+from risk.gate import Account, MarketLimits, Quote, RiskRequest, evaluate
+from risk.journal import Journal
+from risk.verdict import Clamp, OrderIntent, Rule, Side, Verdict
+from strategies.breakout import BreakoutDay
+from strategies.staging import Targets, targets
+
+
+@dataclass
+class RunState:
+    """What a tick remembers for the next one."""
+
+    peak_equity: float = math.nan
+    last_good_prices: dict[str, float] = field(default_factory=dict)
+    """Each asset's previous fresh quote. A jump against it refuses that tick's orders; the new
+    price is then the reference, so a move that lasts is traded after a one-tick pause."""
+    turnover_day: date | None = None
+    turnover_today: float = 0.0
+    consecutive_errors: int = 0
+    last_trade_ts: datetime | None = None
+    seen_trades: set[str] = field(default_factory=set)
+    order_decisions: dict[str, str] = field(default_factory=dict)
+    """Client order id -> the decision that placed it, to tag fills."""
+    halts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TickResult:
+    now: datetime
+    decision_id: str
+    action: str
+    reason: str
+    breakout: BreakoutDay | None
+    targets: Targets | None
+    verdict: Verdict | None
+    prices: dict[str, float]
+    """Each asset's latest usable close (the valuation price)."""
+    balances: dict[str, float]
+    """Holdings after this tick's fills."""
+    fills: tuple[Trade, ...]
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        market_data: MarketData,
+        venue: Venue,
+        journal: Journal,
+        sessions: EquitySessions,
+        signal: BreakoutSignal | None = None,
+    ) -> None:
+        self.config = config
+        self.market_data = market_data
+        self.venue = venue
+        self.journal = journal
+        self.sessions = sessions
+        self.signal = signal or BreakoutSignal(config.signal)
+        self.state = RunState()
+        self.assets = config.staging.assets
+        quote = config.venue.quote
+        self.symbols = {asset: f"{asset}/{quote}" for asset in self.assets}
+        self.data_symbols = {
+            asset: config.data.crypto_symbol.format(asset=asset) for asset in self.assets
+        }
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def signal_inputs(self, session: pd.Timestamp | None) -> SignalInputs | str:
+        """The equity series the detector reads, up to and including `session`; or, when they
+        cannot be used at this tick, why not (a missing bar for the last closed session)."""
+        if session is None:
+            return "no equity session has closed yet"
+        data = self.config.data
+        index = self.market_data.daily_bars(data.index, session)
+        highs = (
+            self.market_data.daily_bars(data.index_price, session) if data.index_price else index
+        )
+        benchmark = self.market_data.daily_bars(data.benchmark, session)
+        named = (
+            (data.index_price or data.index, highs),
+            (data.index, index),
+            (data.benchmark, benchmark),
+        )
+        for symbol, bars in named:
+            if bars.empty:
+                return f"{symbol} has no bar up to the session of {session.date()}"
+            if bars.index[-1] != session:
+                last = bars.index[-1].date()
+                return f"{symbol} has no bar for the session of {session.date()} (last {last})"
+        return SignalInputs(highs["close"], index["volume"], benchmark["close"])
+
+    def crypto_closes(self, day: pd.Timestamp) -> dict[str, pd.Series]:
+        return {
+            asset: self.market_data.daily_bars(symbol, day)["close"]
+            for asset, symbol in self.data_symbols.items()
+        }
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickResult:
+        decision_id = f"{self.journal.run_id}-{now:%Y%m%dT%H%M}"
+        session = self.sessions.last_closed(now)
+        crypto_day = last_crypto_day(now)
+        closes = self.crypto_closes(crypto_day)
+        prices, quotes = _quotes(closes)
+        balances = self._balances(now)
+        inputs = self.signal_inputs(session)
+        if isinstance(inputs, str):
+            return self._hold(now, decision_id, inputs, session, prices, balances)
+        assert session is not None
+        day = self.signal.day(inputs)
+        wanted = targets(day, self._fresh(now, closes, quotes), self.config.staging)
+        verdict = self._verdict(now, wanted, quotes, balances)
+        if verdict is None:
+            reason = "balances unavailable: no orders"
+            return self._hold(now, decision_id, reason, session, prices, balances)
+        action = "trade" if verdict.orders else ("refused" if verdict.clamps else "hold")
+        reason = _reason(day, wanted, verdict)
+        self.journal.write(
+            "decision",
+            now,
+            decision_id=decision_id,
+            asof=session.date(),
+            crypto_asof=crypto_day.date(),
+            action=action,
+            reason=reason,
+            breakout=day.evidence(),
+            targets=wanted.to_dict(),
+            clamps=[c.to_dict() for c in verdict.clamps],
+            orders=[o.to_dict() for o in verdict.orders],
+            equity=verdict.equity,
+            drawdown=verdict.drawdown,
+            prices=prices,
+        )
+        self._journal_clamps(now, decision_id, verdict.clamps)
+        self._place(now, decision_id, verdict.orders)
+        fills = self._fills(now)
+        after = self._balances(now) or balances
+        self._remember(now, quotes, verdict, after, prices)
+        return TickResult(
+            now, decision_id, action, reason, day, wanted, verdict, prices, after, fills
+        )
+
+    def _fresh(
+        self, now: datetime, closes: Mapping[str, pd.Series], quotes: Mapping[str, Quote]
+    ) -> dict[str, pd.Series]:
+        """Closes whose last bar is recent enough to trade on; a stale series (an asset whose
+        data stopped) is passed empty, so its trend gate fails instead of reading old prices."""
+        limit = self.config.risk.stale_after
+        return {
+            asset: series
+            if asset in quotes and now - quotes[asset].ts <= limit
+            else series.iloc[:0]
+            for asset, series in closes.items()
+        }
+
+    def _balances(self, now: datetime) -> dict[str, float] | None:
+        try:
+            balances = self.venue.balances(now)
+        except VenueError as exc:
+            self._venue_error(now, exc, call="balances")
+            return None
+        return balances
+
+    def _verdict(
+        self,
+        now: datetime,
+        wanted: Targets,
+        quotes: Mapping[str, Quote],
+        balances: Mapping[str, float] | None,
+    ) -> Verdict | None:
+        if balances is None:
+            return None
+        state, quote = self.state, self.config.venue.quote
+        if state.turnover_day != now.date():
+            state.turnover_day, state.turnover_today = now.date(), 0.0
+        request = RiskRequest(
+            now=now,
+            targets=wanted.weights,
+            stage_cap=wanted.budget,
+            account=Account(
+                cash=balances.get(quote, 0.0),
+                positions={asset: balances.get(asset, 0.0) for asset in self.assets},
+            ),
+            quotes=quotes,
+            last_good_prices=state.last_good_prices,
+            limits=self._limits(),
+            peak_equity=state.peak_equity,
+            turnover_today=state.turnover_today,
+            consecutive_errors=state.consecutive_errors,
+        )
+        return evaluate(request, self.config.risk)
+
+    def _limits(self) -> dict[str, MarketLimits]:
+        markets = self.venue.markets()
+        slippage = self.config.venue.slippage_bps / 10_000
+        limits = {}
+        for asset, symbol in self.symbols.items():
+            market = markets.get(symbol)
+            if market is not None:
+                limits[asset] = _market_limits(market, slippage)
+        return limits
+
+    def _place(self, now: datetime, decision_id: str, orders: tuple[OrderIntent, ...]) -> None:
+        for n, order in enumerate(orders):
+            client_order_id = f"{decision_id}-{n}"
+            self.state.order_decisions[client_order_id] = decision_id
+            request = OrderRequest(
+                client_order_id,
+                self.symbols[order.asset],
+                order.side,
+                OrderType.MARKET,
+                order.amount,
+            )
+            fields = {
+                "decision_id": decision_id,
+                "client_order_id": client_order_id,
+                "asset": order.asset,
+                "side": order.side.value,
+                "amount": order.amount,
+                "symbol": request.symbol,
+                "type": request.type.value,
+                "notional": order.notional,
+            }
+            try:
+                placed = self.venue.place_order(request, now)
+            except VenueError as exc:
+                self.journal.write("order", now, **fields, status="error", error=str(exc))
+                self._venue_error(now, exc, call="place_order", client_order_id=client_order_id)
+                continue
+            self.state.consecutive_errors = 0
+            if order.side is Side.BUY:
+                self.state.turnover_today += order.notional
+            self.journal.write(
+                "order",
+                now,
+                **fields,
+                status=placed.status.value,
+                venue_order_id=placed.venue_order_id,
+            )
+
+    def _fills(self, now: datetime) -> tuple[Trade, ...]:
+        state = self.state
+        try:
+            trades = self.venue.trades(state.last_trade_ts, now)
+        except VenueError as exc:
+            self._venue_error(now, exc, call="trades")
+            return ()
+        new = tuple(t for t in trades if t.trade_id not in state.seen_trades)
+        for trade in new:
+            state.seen_trades.add(trade.trade_id)
+            state.last_trade_ts = max(state.last_trade_ts or trade.ts, trade.ts)
+            asset = trade.symbol.split("/")[0]
+            self.journal.write(
+                "fill",
+                now,
+                decision_id=state.order_decisions.get(trade.client_order_id),
+                client_order_id=trade.client_order_id,
+                trade_id=trade.trade_id,
+                asset=asset,
+                side=trade.side.value,
+                amount=trade.amount,
+                price=trade.price,
+                fee=trade.fee,
+                filled_at=trade.ts,
+            )
+        return new
+
+    def _remember(
+        self,
+        now: datetime,
+        quotes: Mapping[str, Quote],
+        verdict: Verdict,
+        balances: Mapping[str, float],
+        prices: Mapping[str, float],
+    ) -> None:
+        state = self.state
+        stale = {c.asset for c in verdict.clamps if c.rule is Rule.STALE_PRICE}
+        for asset, quote in quotes.items():
+            if asset not in stale:
+                state.last_good_prices[asset] = quote.price
+        equity = _equity(balances, prices, self.config.venue.quote)
+        if equity is not None and equity > 0:
+            peak = state.peak_equity
+            state.peak_equity = equity if math.isnan(peak) else max(peak, equity)
+        halts = frozenset(c.rule.value for c in verdict.clamps if c.rule.value in _HALT_RULES)
+        for rule in sorted(halts - state.halts):
+            reason = next(c.reason for c in verdict.clamps if c.rule.value == rule)
+            self.journal.write("halt", now, rule=rule, reason=reason)
+        state.halts = halts
+
+    def _journal_clamps(self, now: datetime, decision_id: str, clamps: tuple[Clamp, ...]) -> None:
+        for clamp in clamps:
+            record = clamp.to_dict()
+            self.journal.write("risk", now, decision_id=decision_id, **record)
+
+    def _hold(
+        self,
+        now: datetime,
+        decision_id: str,
+        reason: str,
+        session: pd.Timestamp | None,
+        prices: dict[str, float],
+        balances: dict[str, float] | None,
+    ) -> TickResult:
+        self.journal.write(
+            "decision",
+            now,
+            decision_id=decision_id,
+            asof=None if session is None else session.date(),
+            action="refused",
+            reason=reason,
+            breakout=None,
+            targets=None,
+            clamps=[],
+            orders=[],
+            prices=prices,
+        )
+        return TickResult(
+            now, decision_id, "refused", reason, None, None, None, prices, balances or {}, ()
+        )
+
+    def _venue_error(self, now: datetime, exc: VenueError, **fields: object) -> None:
+        self.state.consecutive_errors += 1
+        self.journal.error(now, exc, consecutive_errors=self.state.consecutive_errors, **fields)
+
+
+_HALT_RULES = frozenset({"drawdown", "error_budget"})
+
+
+def _quotes(closes: Mapping[str, pd.Series]) -> tuple[dict[str, float], dict[str, Quote]]:
+    """Each asset's latest close, and the quote the gate checks (stamped when its bar closed)."""
+    prices: dict[str, float] = {}
+    quotes: dict[str, Quote] = {}
+    for asset, series in closes.items():
+        if series.empty:
+            continue
+        price = float(series.iat[-1])
+        prices[asset] = price
+        quotes[asset] = Quote(price, crypto_bar_end(series.index[-1]))
+    return prices, quotes
+
+
+def _market_limits(market: Market, slippage: float) -> MarketLimits:
+    """The gate sizes buys with fee plus expected slippage, so the cash suffices at the fill."""
+    return MarketLimits(
+        amount_step=market.amount_step,
+        min_amount=market.min_amount,
+        min_cost=market.min_cost,
+        fee_rate=market.fee_rate + slippage,
+    )
+
+
+def _equity(balances: Mapping[str, float], prices: Mapping[str, float], quote: str) -> float | None:
+    total = balances.get(quote, 0.0)
+    for asset, amount in balances.items():
+        if asset == quote or amount == 0:
+            continue
+        price = prices.get(asset)
+        if price is None:
+            return None
+        total += amount * price
+    return total
+
+
+def _reason(day: BreakoutDay, wanted: Targets, verdict: Verdict) -> str:
+    """One line a person reads first: the state, the schedule's reason, what was done or cut."""
+    parts = [f"{day.state.value}: {wanted.reason}", f"stage {wanted.stage} cap {wanted.budget:.0%}"]
+    if verdict.orders:
+        parts.append(
+            ", ".join(
+                f"{o.side.value} {o.amount:.6g} {o.asset} ({o.notional:,.0f})"
+                for o in verdict.orders
+            )
+        )
+    else:
+        parts.append("no orders")
+    if verdict.clamps:
+        rules = sorted({c.rule.value for c in verdict.clamps})
+        parts.append(f"{len(verdict.clamps)} clamp(s): {', '.join(rules)}")
+    return "; ".join(parts)

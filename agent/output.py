@@ -1,0 +1,112 @@
+"""What the commands print: progress, a metrics table, one line per decision, a run summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from agent.backtest import BacktestResult, OnTick
+    from agent.loop import TickResult
+
+console = Console()
+
+_PERCENT = ("total_return", "cagr", "max_drawdown")
+_ROWS = (
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "exposure_days",
+    "turnover",
+    "fees",
+    "orders",
+    "risk_clamps",
+)
+
+
+@contextmanager
+def backtest_progress() -> Iterator[OnTick]:
+    """A progress bar with an ETA, advanced by the backtest's tick callback."""
+    columns = (
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("backtest", total=None)
+
+        def on_tick(_result: TickResult, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield on_tick
+
+
+def print_metrics(summary: dict[str, Any]) -> None:
+    data = summary["data"]
+    benchmark = summary["benchmark"]
+    table = Table(title=f"spillover {data['start']} to {data['end']}")
+    table.add_column("metric")
+    table.add_column("strategy", justify="right")
+    table.add_column(f"buy and hold {benchmark['asset']}", justify="right")
+    for key in _ROWS:
+        table.add_row(key, _format(key, summary["metrics"][key]), _format(key, benchmark[key]))
+    console.print(table)
+    confirmed = [b for b in summary["breakouts"] if b["confirmed"]]
+    for b in confirmed:
+        end = f"failed {b['failed']}" if b["failed"] else f"expired {b['expired']}"
+        if not b["failed"] and not b["expired"]:
+            end = "live"
+        console.print(f"breakout confirmed {b['confirmed']} at level {b['level']:.2f}: {end}")
+
+
+def decision_line(result: TickResult) -> str:
+    """One readable line: date, state, stage, targets, orders, clamps."""
+    day = (result.now - timedelta(days=1)).date().isoformat()
+    if result.targets is None or result.verdict is None:
+        return f"{day}  {result.action:<8} {result.reason}"
+    state = result.breakout.state.value if result.breakout else "?"
+    weights = " ".join(
+        f"{asset} {weight:.0%}" for asset, weight in result.targets.weights.items() if weight
+    )
+    orders = ", ".join(f"{o.side.value} {o.amount:.6g} {o.asset}" for o in result.verdict.orders)
+    clamps = ",".join(sorted({c.rule.value for c in result.verdict.clamps}))
+    parts = [
+        f"{day}  {state:<9} stage {result.targets.stage}",
+        f"targets {weights or '-'}",
+        f"orders {orders or '-'}",
+    ]
+    if clamps:
+        parts.append(f"clamps {clamps}")
+    return "  ".join(parts)
+
+
+def print_run_summary(result: BacktestResult, signal_name: str | None) -> None:
+    metrics = result.summary["metrics"]
+    last = result.equity.iloc[-1]
+    how = f"stopped by {signal_name}" if signal_name else "replayed data ended"
+    console.print(
+        f"{how} on {result.equity.index[-1]}: equity {last['equity']:,.2f}, "
+        f"return {_format('total_return', metrics['total_return'])}, "
+        f"{metrics['orders']} orders, {metrics['risk_clamps']} clamps; "
+        f"journal {result.files.journal}"
+    )
+
+
+def _format(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in _PERCENT:
+        return f"{value:.2%}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:,.2f}"
