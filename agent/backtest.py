@@ -46,13 +46,14 @@ def run_backtest(
     on_tick: OnTick | None = None,
     mode: str = "backtest",
     pace: float = 0.0,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], str | None] = lambda: None,
     prime: bool = True,
 ) -> BacktestResult:
     """Run `config` from `start` to `end` (UTC days, inclusive) and write the run's files to `out`.
 
     `pace` is the wall-clock seconds between ticks (0: as fast as possible); `should_stop` is
-    asked between ticks, so a stop request ends the run after a whole tick. `prime=False` makes
+    asked between ticks and returns why to stop, so a stop request ends the run after a whole
+    tick. `prime=False` makes
     every tick detect the breakout on its own bars (slow; to check that priming changes nothing).
     """
     data = open_market_data(config)
@@ -91,8 +92,9 @@ def run_backtest(
             rows.append(_equity_row(result, config))
             if on_tick:
                 on_tick(result, n, len(ticks))
-            if should_stop():
-                reason = "stop requested"
+            stop = should_stop()
+            if stop:
+                reason = stop
                 break
             if pace:
                 time.sleep(pace)

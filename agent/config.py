@@ -117,7 +117,7 @@ class RunConfig(_Section):
 
     dir: Path = Path("runs/sim")
     """Run folder: the journal and the run's state (relative to the working dir)."""
-    speed: float = 50.0
+    speed: float = 100.0
     """Replayed data only: simulated days per second of wall-clock time."""
     start: date | None = None
     """Replayed data only: first day to trade; unset means once the first asset has

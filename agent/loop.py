@@ -138,7 +138,7 @@ class Agent:
             return self._hold(now, decision_id, inputs, session, prices, balances)
         assert session is not None
         day = self.signal.day(inputs)
-        wanted = targets(day, self._fresh(now, closes, quotes), self.config.staging)
+        wanted = targets(day, self._fresh(now, closes, quotes), self.config.staging, crypto_day)
         verdict = self._verdict(now, wanted, quotes, balances)
         if verdict is None:
             reason = "balances unavailable: no orders"

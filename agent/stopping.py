@@ -18,8 +18,9 @@ class StopSignals:
         self.signal_name: str | None = None
         self._previous: dict[int, Any] = {}
 
-    def requested(self) -> bool:
-        return self._event.is_set()
+    def requested(self) -> str | None:
+        """Why to stop ("SIGTERM received"), or None."""
+        return f"{self.signal_name} received" if self._event.is_set() else None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signal_name = signal.Signals(signum).name

@@ -5,10 +5,10 @@
 stale or jumped, or whose position, target or market limits are unusable, gets no order, but its
 exposure still counts); equity (unknown equity stops buying, and without it only full exits can
 be sized); drawdown (too far below the peak stops buying, and may sell everything); targets cut
-to each asset's cap; sells; then buys (an asset within `rebalance_band` of its target is left
-alone, except for a full exit), scaled to fit the stage and total caps given what is left
+to each asset's cap; sells; then buys, scaled to fit the stage and total caps given what is left
 after the sells and cut by the largest order, the day's turnover and the cash; last, amounts are
-rounded down to the market's step and orders under a minimum dropped.
+rounded down to the market's step and orders under a minimum dropped. An asset within
+`rebalance_band` of its target is not traded, unless it is to be sold off or is above its cap.
 
 Selling only reduces risk, so sells pass every limit but the price checks, the step and the
 minimums. Buys are sized against `(equity - sell fees) / (1 + highest buy fee rate)`, a lower
@@ -272,7 +272,9 @@ def _sells(
         amount = asset.position
         if equity is not None and asset.target > 0:
             excess = asset.value - asset.target * equity
-            if excess <= max(params.rebalance_band, _NEGLIGIBLE) * equity:
+            over_cap = asset.value > params.cap_for(asset.name) * equity * (1 + _NEGLIGIBLE)
+            band = _NEGLIGIBLE if over_cap else max(params.rebalance_band, _NEGLIGIBLE)
+            if excess <= band * equity:
                 continue
             amount = min(excess / asset.price, asset.position)
         orders.append(_fit(asset, Side.SELL, amount, params, clamps))

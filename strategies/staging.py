@@ -152,12 +152,20 @@ class Targets:
         }
 
 
-def targets(day: BreakoutDay, closes: Mapping[str, pd.Series], params: StagingParams) -> Targets:
-    """Target weights for `day`, from the breakout evidence and each asset's daily closes.
+def targets(
+    day: BreakoutDay,
+    closes: Mapping[str, pd.Series],
+    params: StagingParams,
+    today: pd.Timestamp | None = None,
+) -> Targets:
+    """Target weights for `today`, from the breakout evidence and each asset's daily closes.
 
     `closes` holds, per asset, completed daily closes up to the decision (the caller cuts off
-    anything later); a missing or too short series fails that asset's gate.
+    anything later); a missing or too short series fails that asset's gate. `today` is the day
+    decided for (default: the session of `day`); crypto trades on days equities do not, and the
+    schedule counts calendar days.
     """
+    today = day.date if today is None else today
     gates = {asset: _gate(closes.get(asset), params.trend_window) for asset in params.assets}
     if day.confirmed_date is None:
         return _flat(params, gates, "no confirmed breakout")
@@ -166,7 +174,7 @@ def targets(day: BreakoutDay, closes: Mapping[str, pd.Series], params: StagingPa
         assert day.prefail_date is not None
         stage = _stage_on(day, day.prefail_date, params)
         before = _phase_multiplier(day, day.prefail_date, params)
-        steps_taken = (day.date - day.failed_date).days // params.exit_step_days + 1
+        steps_taken = (today - day.failed_date).days // params.exit_step_days + 1
         multiplier = before * max(0.0, 1 - steps_taken / params.exit_steps)
         held = {
             asset: _held_since(closes.get(asset), day.prefail_date, params)
@@ -180,13 +188,13 @@ def targets(day: BreakoutDay, closes: Mapping[str, pd.Series], params: StagingPa
         return _build(params, stage, multiplier, held, gates, Phase.EXITING, reason)
 
     if day.expired_date is not None:
-        stage = _stage_on(day, day.date, params)
-        multiplier = _phase_multiplier(day, day.date, params)
+        stage = _stage_on(day, today, params)
+        multiplier = _phase_multiplier(day, today, params)
         passed = {asset: gate.passed for asset, gate in gates.items()}
         reason = f"lag window ended on {day.expired_date.date()}: {params.after_window.value}"
         return _build(params, stage, multiplier, passed, gates, Phase.AFTER_WINDOW, reason)
 
-    window_day = (day.date - day.confirmed_date).days
+    window_day = (today - day.confirmed_date).days
     stage = _stage_index(params, window_day)
     passed = {asset: gate.passed for asset, gate in gates.items()}
     reason = f"day {window_day} of the lag window since {day.confirmed_date.date()}"

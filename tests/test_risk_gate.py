@@ -691,3 +691,12 @@ def test_asset_within_the_rebalance_band_is_not_traded_but_a_small_exit_is():
     assert [(o.asset, o.side) for o in verdict.orders] == [("ETH", Side.SELL)]
     verdict = evaluate(request({"BTC": 0.15, "ETH": 0.0}, cash=cash, positions=held), band)
     assert {(o.asset, o.side) for o in verdict.orders} == {("ETH", Side.SELL), ("BTC", Side.BUY)}
+
+
+def test_a_position_drifted_above_its_cap_is_sold_back_even_inside_the_band():
+    band = replace(LOOSE, max_asset_exposure=0.2, max_total_exposure=0.5, rebalance_band=0.02)
+    held = {"BTC": 20_500 / PRICES["BTC"]}  # 20.5% of 100k against a 20% cap
+    verdict = evaluate(request({"BTC": 0.2}, cash=79_500, positions=held), band)
+    [sell] = verdict.orders
+    assert sell.side == Side.SELL
+    assert sell.notional == pytest.approx(500, rel=1e-3)

@@ -293,3 +293,11 @@ def test_a_failure_after_expiry_keeps_the_stage_reached_inside_the_window():
     assert held.stage == after.stage == 1
     assert after.weights["ETH"] == 0.0
     assert 0 < after.weights["BTC"] < held.weights["BTC"]
+
+
+def test_stages_count_calendar_days_to_the_day_decided_not_to_the_last_session():
+    friday = on(29)  # the last session before day 30 of the window
+    weekend = targets(day(friday), closes(on(30)), PARAMS, today=on(30))
+    session = targets(day(friday), closes(on(30)), PARAMS)
+    assert (session.stage, weekend.stage) == (1, 2)
+    assert weekend.weights["ETH"] > 0

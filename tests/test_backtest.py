@@ -1,0 +1,183 @@
+"""End to end on the sample data: the live tick on a simulated clock, as `spillover backtest`."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from agent.backtest import BacktestResult, run_backtest
+from agent.cli import app
+from agent.config import Config, DataConfig
+from agent.marketdata.sample import load_manifest, write_sample
+from risk.journal import read_journal
+
+runner = CliRunner()
+SEED = 7
+METRICS = (
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "exposure_days",
+    "turnover",
+    "fees",
+    "orders",
+    "risk_clamps",
+)
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sample")
+    write_sample(folder, SEED)
+    return folder
+
+
+def sample_config(folder: Path) -> Config:
+    return Config(data=DataConfig(source="replay", dir=folder))
+
+
+@pytest.fixture(scope="session")
+def sample_run(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
+    return run_backtest(sample_config(sample_dir), tmp_path_factory.mktemp("run"))
+
+
+def test_backtest_finds_every_planted_breakout_and_nothing_else(sample_run, sample_dir):
+    scenarios = load_manifest(sample_dir).scenarios
+    confirmed = [b for b in sample_run.summary["breakouts"] if b["confirmed"]]
+    assert len(confirmed) == len(scenarios)
+    for found, planted in zip(confirmed, scenarios, strict=True):
+        assert str(planted.confirm_start) <= found["confirmed"] <= str(planted.confirm_end)
+        assert found["level"] == pytest.approx(planted.level, rel=1e-6)
+        if planted.kind == "fails":
+            assert str(planted.fail_start) <= found["failed"] <= str(planted.fail_end)
+        else:
+            assert found["failed"] is None
+            assert found["expired"] is not None
+
+
+def test_stages_walk_up_the_schedule_after_a_clean_breakout(sample_run, sample_dir):
+    clean = next(s for s in load_manifest(sample_dir).scenarios if s.kind == "clean")
+    confirmed = next(
+        b["confirmed"]
+        for b in sample_run.summary["breakouts"]
+        if b["confirmed"] and b["confirmed"] >= str(clean.confirm_start)
+    )
+    after = [s for s in sample_run.summary["stages"] if s["date"] >= confirmed]
+    walked = [(s["stage"], s["target_exposure"]) for s in after[:4]]
+    assert walked == [(1, 0.125), (2, 0.25), (3, 0.375), (4, 0.5)]
+    days = [pd.Timestamp(s["date"]) - pd.Timestamp(confirmed) for s in after[:4]]
+    assert [d.days for d in days] == [0, 30, 60, 90]
+
+
+def test_agent_buys_after_a_clean_breakout_and_stands_aside_when_crypto_falls(
+    sample_run, sample_dir
+):
+    equity = sample_run.equity
+    equity.index = pd.DatetimeIndex(equity.index)
+    for scenario in load_manifest(sample_dir).scenarios:
+        window = equity.loc[str(scenario.confirm_start) :].iloc[:100]
+        held = window["exposure"].max()
+        if scenario.kind == "clean":
+            assert held > 0.3
+            assert window["equity"].iloc[-1] > window["equity"].iloc[0]
+        if scenario.kind == "crypto_falls":
+            loss = 1 - window["equity"].min() / window["equity"].iloc[0]
+            assert loss < 0.05
+
+
+def test_every_order_fill_and_clamp_cites_a_decision_written_before_it(sample_run):
+    decided: set[str] = set()
+    cited = 0
+    for record in read_journal(sample_run.files.journal):
+        if record["event"] == "decision":
+            decided.add(record["decision_id"])
+        elif record["event"] in ("order", "fill", "risk"):
+            assert record["decision_id"] in decided, record
+            cited += 1
+    assert cited > 0
+
+
+def test_no_day_of_the_equity_curve_breaks_a_cap(sample_run):
+    config = sample_config(Path("unused"))
+    equity = sample_run.equity
+    for asset in config.staging.assets:
+        assert (equity[f"{asset}_weight"] <= config.risk.cap_for(asset) + 1e-9).all(), asset
+    assert (equity["exposure"] <= config.risk.max_total_exposure + 1e-9).all()
+    assert (equity["cash"] >= 0).all()
+
+
+def test_weekends_and_holidays_neither_stale_the_signal_nor_halt(sample_run):
+    records = list(read_journal(sample_run.files.journal))
+    decisions = [r for r in records if r["event"] == "decision"]
+    assert len(decisions) == len(sample_run.equity)
+    assert not [r for r in decisions if r["action"] == "refused" and r["breakout"] is None]
+    assert not [r for r in records if r["event"] == "halt"]
+    saturday = next(r for r in decisions if pd.Timestamp(r["crypto_asof"]).day_of_week == 5)
+    assert pd.Timestamp(saturday["asof"]).day_of_week == 4
+
+
+def test_summary_has_the_metrics_the_benchmark_and_the_breakouts(sample_run, sample_dir):
+    summary = json.loads((sample_run.files.root / "summary.json").read_text())
+    assert summary["config_hash"] == sample_config(sample_dir).hash()
+    assert set(METRICS) <= set(summary["metrics"])
+    assert set(METRICS) <= set(summary["benchmark"])
+    assert summary["metrics"]["orders"] > 0
+    for breakout in summary["breakouts"]:
+        assert set(breakout) == {"candidate", "confirmed", "failed", "expired", "level"}
+    written = pd.read_csv(sample_run.files.root / "equity.csv")
+    for column in ("equity", "cash", "BTC_value", "BTC_weight", "stage", "state"):
+        assert column in written.columns
+
+
+def test_priming_the_signal_changes_no_decision(sample_dir, tmp_path):
+    config = sample_config(sample_dir)
+    start, end = pd.Timestamp("2016-10-20"), pd.Timestamp("2017-01-10")
+    primed = run_backtest(config, tmp_path / "primed", start=start, end=end)
+    each_day = run_backtest(config, tmp_path / "each", start=start, end=end, prime=False)
+
+    def decisions(result: BacktestResult) -> list[tuple]:
+        return [
+            (r["asof"], r["action"], r["reason"], json.dumps(r["orders"]), r["breakout"]["state"])
+            for r in read_journal(result.files.journal)
+            if r["event"] == "decision"
+        ]
+
+    assert decisions(primed) == decisions(each_day)
+    assert any(d[1] == "trade" for d in decisions(primed))
+
+
+def test_backtest_command_writes_its_files_and_prints_metrics(sample_dir, tmp_path):
+    config = tmp_path / "bt.toml"
+    config.write_text(f'[data]\nsource = "replay"\ndir = "{sample_dir}"\n')
+    out = tmp_path / "out"
+    args = ["backtest", "--config", str(config), "--start", "2016-09-01", "--end", "2017-03-01"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "total_return" in result.stdout
+    assert "breakout confirmed 2016-11-11" in result.stdout
+    for name in ("decisions.jsonl", "equity.csv", "summary.json"):
+        assert (out / name).exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"] == {"start": "2016-09-01", "end": "2017-03-01"}
+
+
+def test_backtest_on_a_bad_bar_file_is_one_line_and_exit_2(sample_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    path = data / "ETH-USD.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[40].split(",")
+    fields[4] = "nan"
+    lines[40] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["backtest", "--data-dir", str(data), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert str(path) in line
+    assert "line 41" in line
