@@ -8,7 +8,7 @@ from D+1 00:00 UTC. Nothing else in the agent decides what "today's data" is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +16,7 @@ import pandas as pd
 
 EQUITY_CALENDAR = "XNYS"
 CALENDAR_START = "1990-01-01"
+_ONE_DAY = timedelta(days=1)
 
 
 class Clock(Protocol):
@@ -71,7 +72,7 @@ def last_crypto_day(now: datetime) -> pd.Timestamp:
 
 def crypto_bar_end(day: pd.Timestamp) -> datetime:
     """When the bar of UTC day `day` closes: the next midnight UTC."""
-    return (day + pd.Timedelta(days=1)).tz_localize(UTC).to_pydatetime()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + _ONE_DAY
 
 
 def day_start(day: pd.Timestamp | datetime) -> datetime:

@@ -100,14 +100,13 @@ class Agent:
         if session is None:
             return "no equity session has closed yet"
         data = self.config.data
-        index = self.market_data.daily_bars(data.index, session)
-        highs = (
-            self.market_data.daily_bars(data.index_price, session) if data.index_price else index
-        )
-        benchmark = self.market_data.daily_bars(data.benchmark, session)
+        column = self.market_data.daily_column
+        volume = column(data.index, "volume", session)
+        highs = column(data.index_price or data.index, "close", session)
+        benchmark = column(data.benchmark, "close", session)
         named = (
             (data.index_price or data.index, highs),
-            (data.index, index),
+            (data.index, volume),
             (data.benchmark, benchmark),
         )
         for symbol, bars in named:
@@ -116,11 +115,11 @@ class Agent:
             if bars.index[-1] != session:
                 last = bars.index[-1].date()
                 return f"{symbol} has no bar for the session of {session.date()} (last {last})"
-        return SignalInputs(highs["close"], index["volume"], benchmark["close"])
+        return SignalInputs(highs, volume, benchmark)
 
     def crypto_closes(self, day: pd.Timestamp) -> dict[str, pd.Series]:
         return {
-            asset: self.market_data.daily_bars(symbol, day)["close"]
+            asset: self.market_data.daily_column(symbol, "close", day)
             for asset, symbol in self.data_symbols.items()
         }
 

@@ -32,6 +32,11 @@ class MarketData(Protocol):
         Raises `DataError` when the symbol has no data or its bars are unusable."""
         ...
 
+    def daily_column(self, symbol: str, column: str, end: pd.Timestamp) -> pd.Series:
+        """`daily_bars(symbol, end)[column]`; the tick reads only closes and volumes, every day
+        for every symbol, so adapters serve them without slicing whole frames."""
+        ...
+
 
 class DataError(Exception):
     """Bars that cannot be used; the message is one line naming the source, row and problem."""

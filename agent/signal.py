@@ -33,12 +33,17 @@ class SignalInputs:
 class BreakoutSignal:
     def __init__(self, params: BreakoutParams) -> None:
         self.params = params
-        self._inputs: SignalInputs | None = None
+        self._inputs: tuple[pd.Series, pd.Series, pd.Series] | None = None
         self._frame: pd.DataFrame | None = None
+        self._columns: dict[str, np.ndarray] = {}
+        self._days: dict[pd.Timestamp, BreakoutDay] = {}
 
     def prime(self, inputs: SignalInputs) -> pd.DataFrame:
         """Detect over `inputs` once; later days covered by them are read, not recomputed."""
-        self._inputs, self._frame = inputs, detect(*_args(inputs), self.params)
+        self._inputs = _args(inputs)
+        self._frame = detect(*self._inputs, self.params)
+        self._columns = {name: self._frame[name].to_numpy() for name in self._frame.columns}
+        self._days = {}
         return self._frame
 
     @property
@@ -47,28 +52,32 @@ class BreakoutSignal:
         return self._frame
 
     def day(self, inputs: SignalInputs) -> BreakoutDay:
-        """The state on the last session of `inputs`."""
+        """The state on the last session of `inputs` (weekend ticks reuse Friday's)."""
         if not self._covers(inputs):
             self.prime(inputs)
         assert self._frame is not None
-        return BreakoutDay.from_frame(self._frame, inputs.last_date)
+        date = inputs.last_date
+        day = self._days.get(date)
+        if day is None:
+            i = self._frame.index.get_loc(date)
+            day = self._days[date] = BreakoutDay.from_columns(self._frame.index, self._columns, i)
+        return day
 
     def _covers(self, inputs: SignalInputs) -> bool:
         """True when `inputs` are the primed inputs cut at their last date."""
-        primed = self._inputs
-        if primed is None:
-            return False
-        n = len(inputs.close)
-        if n > len(primed.close) or primed.close.index[n - 1] != inputs.last_date:
+        if self._inputs is None:
             return False
         return all(
             _same_prefix(mine, theirs)
-            for mine, theirs in zip(_args(primed), _args(inputs), strict=True)
+            for mine, theirs in zip(self._inputs, _args(inputs), strict=True)
         )
 
 
 def _args(inputs: SignalInputs) -> tuple[pd.Series, pd.Series, pd.Series]:
-    return inputs.close, inputs.volume.reindex(inputs.close.index), inputs.benchmark
+    volume, index = inputs.volume, inputs.close.index
+    if volume.index is not index and not volume.index.equals(index):
+        volume = volume.reindex(index)
+    return inputs.close, volume, inputs.benchmark
 
 
 def _same_prefix(primed: pd.Series, given: pd.Series) -> bool:

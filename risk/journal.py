@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import os
@@ -242,6 +243,9 @@ class _Redactor:
         return self._walk(event_dict)
 
     def _walk(self, value: Any) -> Any:
+        kind = type(value)
+        if self._pattern is None and kind is not dict and kind is not list:
+            return value  # only dict keys can be redacted then; scalars pass as they are
         if isinstance(value, str):
             return self._pattern.sub(REDACTED, value) if self._pattern else value
         if isinstance(value, dict):
@@ -254,6 +258,7 @@ class _Redactor:
         return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _looks_secret(key: str) -> bool:
     folded = re.sub(r"[^a-z0-9]", "", key.lower())
     return any(part in folded for part in _SECRET_KEY_PARTS)
@@ -272,9 +277,18 @@ def _head_first(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[
 
 def _plain(value: Any) -> Any:
     """`value` as JSON types only (dict with str keys, list, str, int, float, bool, None)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {_key(key): _plain(item) for key, item in value.items()}
+    if kind is list:
+        return [_plain(item) for item in value]
     if isinstance(value, enum.Enum):
         return _plain(value.value)
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
@@ -306,6 +320,8 @@ def _plain(value: Any) -> Any:
 
 
 def _key(key: Any) -> str:
+    if type(key) is str:
+        return key
     plain = _plain(key)
     return plain if isinstance(plain, str) else json.dumps(plain)
 

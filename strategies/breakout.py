@@ -317,27 +317,39 @@ class BreakoutDay:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, date: pd.Timestamp | None = None) -> BreakoutDay:
         """The row for `date` (default: the last row) of a `detect` frame."""
-        row = frame.iloc[-1] if date is None else frame.loc[date]
+        i = len(frame) - 1 if date is None else frame.index.get_loc(date)
+        columns = {name: frame[name].to_numpy() for name in COLUMNS}
+        return cls.from_columns(frame.index, columns, i)
+
+    @classmethod
+    def from_columns(cls, index: pd.DatetimeIndex, columns: dict[str, Any], i: int) -> BreakoutDay:
+        """Row `i` of a `detect` frame given as its index and `{column: numpy array}`: callers
+        reading many rows convert the columns once."""
+
+        def c(name: str) -> Any:
+            return columns[name][i]
+
+        window_day = c("window_day")
         return cls(
-            date=pd.Timestamp(row.name),
-            state=State(row["state"]),
-            close=float(row["close"]),
-            level=float(row["level"]),
-            rel_volume=float(row["rel_volume"]),
-            rs=float(row["rs"]),
-            rs_mean=float(row["rs_mean"]),
-            thin=bool(row["thin"]),
-            counted=bool(row["counted"]),
-            holds=int(row["holds"]),
-            counted_in_window=int(row["counted_in_window"]),
-            candidate_date=_date_or_none(row["candidate_date"]),
-            candidate_level=float(row["candidate_level"]),
-            episode_level=float(row["episode_level"]),
-            confirmed_date=_date_or_none(row["confirmed_date"]),
-            failed_date=_date_or_none(row["failed_date"]),
-            prefail_date=_date_or_none(row["prefail_date"]),
-            expired_date=_date_or_none(row["expired_date"]),
-            window_day=None if pd.isna(row["window_day"]) else int(row["window_day"]),
+            date=pd.Timestamp(index[i]),
+            state=State(c("state")),
+            close=float(c("close")),
+            level=float(c("level")),
+            rel_volume=float(c("rel_volume")),
+            rs=float(c("rs")),
+            rs_mean=float(c("rs_mean")),
+            thin=bool(c("thin")),
+            counted=bool(c("counted")),
+            holds=int(c("holds")),
+            counted_in_window=int(c("counted_in_window")),
+            candidate_date=_date_or_none(c("candidate_date")),
+            candidate_level=float(c("candidate_level")),
+            episode_level=float(c("episode_level")),
+            confirmed_date=_date_or_none(c("confirmed_date")),
+            failed_date=_date_or_none(c("failed_date")),
+            prefail_date=_date_or_none(c("prefail_date")),
+            expired_date=_date_or_none(c("expired_date")),
+            window_day=None if pd.isna(window_day) else int(window_day),
         )
 
     def evidence(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from strategies.breakout import BreakoutDay
@@ -176,10 +177,9 @@ def targets(
         before = _phase_multiplier(day, day.prefail_date, params)
         steps_taken = (today - day.failed_date).days // params.exit_step_days + 1
         multiplier = before * max(0.0, 1 - steps_taken / params.exit_steps)
-        held = {
-            asset: _held_since(closes.get(asset), day.prefail_date, params)
-            for asset in params.assets
-        }
+        held = dict.fromkeys(params.assets, False)
+        if stage > 0 and multiplier > 0:
+            held = {a: _held_since(closes.get(a), day.prefail_date, params) for a in params.assets}
         step = min(steps_taken, params.exit_steps)
         reason = (
             f"breakout failed on {day.failed_date.date()}: "
@@ -263,8 +263,8 @@ def _zeros(params: StagingParams) -> dict[str, float]:
 def _gate(series: pd.Series | None, window: int) -> TrendGate:
     if series is None or len(series) < window:
         return TrendGate(close=math.nan, mean=math.nan, passed=False)
-    tail = series.iloc[-window:]
-    close, mean = float(tail.iloc[-1]), float(tail.mean())
+    tail = series.to_numpy(dtype=float)[-window:]
+    close, mean = float(tail[-1]), float(np.mean(tail))
     return TrendGate(close=close, mean=mean, passed=bool(close > mean))
 
 

@@ -185,6 +185,7 @@ class ReplayData:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self._bars: dict[str, pd.DataFrame] = {}
+        self._series: dict[tuple[str, str], tuple[pd.Series, np.ndarray]] = {}
 
     def symbols(self) -> list[str]:
         """Symbols with a file, as file stems (`BTC-USD`); each works with `daily_bars`."""
@@ -200,6 +201,19 @@ class ReplayData:
             raise ValueError(f"end must be a tz-naive date, got {end}")
         bars = self._cached(symbol)
         return bars.iloc[: bars.index.searchsorted(end, side="right")]
+
+    def daily_column(self, symbol: str, column: str, end: pd.Timestamp) -> pd.Series:
+        """`daily_bars(symbol, end)[column]`, sliced from a cached Series (no frame slice)."""
+        end = pd.Timestamp(end)
+        if end.tzinfo is not None:
+            raise ValueError(f"end must be a tz-naive date, got {end}")
+        key = (symbol, column)
+        cached = self._series.get(key)
+        if cached is None:
+            bars = self._cached(symbol)
+            cached = self._series[key] = (bars[column], bars.index.asi8)
+        series, ns = cached
+        return series.iloc[: int(np.searchsorted(ns, end.as_unit("ns").value, side="right"))]
 
     def _cached(self, symbol: str) -> pd.DataFrame:
         name = symbol_file(symbol)
