@@ -7,12 +7,17 @@ from D+1 00:00 UTC. Nothing else in the agent decides what "today's data" is.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
 
 EQUITY_CALENDAR = "XNYS"
 CALENDAR_START = "1990-01-01"
@@ -49,9 +54,7 @@ class EquitySessions:
     _closes: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import exchange_calendars
-
-        calendar = exchange_calendars.get_calendar(self.name, start=CALENDAR_START)
+        calendar = exchange_calendar(self.name)
         self._sessions = calendar.sessions
         self._closes = calendar.closes.to_numpy(dtype="datetime64[ns]")
 
@@ -63,6 +66,17 @@ class EquitySessions:
     def close_time(self, session: pd.Timestamp) -> datetime:
         position = self._sessions.get_loc(session)
         return pd.Timestamp(self._closes[position]).tz_localize(UTC).to_pydatetime()
+
+
+@functools.cache
+def exchange_calendar(name: str = EQUITY_CALENDAR) -> ExchangeCalendar:
+    """The exchange's calendar from `exchange_calendars` (sessions, closes, half days), built once
+    per process from CALENDAR_START to a year ahead."""
+    import exchange_calendars
+
+    with warnings.catch_warnings():  # exchange_calendars 4.13 on pandas 3.1: a deprecation
+        warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
+        return exchange_calendars.get_calendar(name, start=CALENDAR_START)
 
 
 def last_crypto_day(now: datetime) -> pd.Timestamp:

@@ -21,7 +21,8 @@ def performance(equity: pd.Series) -> dict[str, float | None]:
     cagr = (values[-1] / values[0]) ** (1 / years) - 1 if years > 0 and values[-1] > 0 else None
     peaks = np.maximum.accumulate(values)
     returns = values[1:] / values[:-1] - 1
-    mean, deviation = returns.mean(), returns.std(ddof=1)
+    mean = returns.mean()
+    deviation = returns.std(ddof=1) if len(returns) > 1 else 0.0
     downside = math.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))
     scale = math.sqrt(PERIODS_PER_YEAR)
     return {

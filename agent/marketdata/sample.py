@@ -25,7 +25,6 @@ IWM/SPY ratio is ramped up over the 30 sessions before it. NYSE early closes are
 from __future__ import annotations
 
 import json
-import warnings
 import zlib
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agent.clock import exchange_calendar
 from agent.marketdata.replay import symbol_file
 from agent.ports import BAR_COLUMNS
 
@@ -339,11 +339,7 @@ def _rng(seed: int, stream: str) -> np.random.Generator:
 
 
 def _nyse_sessions() -> tuple[pd.DatetimeIndex, np.ndarray]:
-    import exchange_calendars as xcals  # slow import: only when a sample is generated
-
-    with warnings.catch_warnings():  # exchange_calendars 4.13 on pandas 3.1: a deprecation
-        warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
-        calendar = xcals.get_calendar("XNYS", start=START, end=END)
+    calendar = exchange_calendar()
     sessions = calendar.sessions_in_range(START, END)
     early = sessions.isin(calendar.early_closes)
     return pd.DatetimeIndex(sessions.to_numpy(), name="date").as_unit("ns"), early
