@@ -43,7 +43,7 @@ def load_bars(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: no bars: the file has only a header")
     dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
-    problem = _first_problem(frame, dates)
+    problem = first_problem(frame, dates)
     if problem is not None:
         row, message = problem
         raise DataError(f"{path}: line {row + 2}: {message}")
@@ -102,7 +102,7 @@ def _header_problem(columns: tuple[str, ...]) -> str:
     return f"columns out of order: expected the header {expected}"
 
 
-def _first_problem(frame: pd.DataFrame, dates: pd.Series) -> tuple[int, str] | None:
+def first_problem(frame: pd.DataFrame, dates: pd.Series) -> tuple[int, str] | None:
     """The earliest bad row and what is wrong with it, or None; checks are vectorised."""
     values = {c: frame[c].to_numpy(dtype=float) for c in BAR_COLUMNS}
     ns = dates.to_numpy(dtype="datetime64[ns]").view("int64")
