@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 EXIT_USAGE = 2
+EXIT_LIVE_REFUSED = 3
 
 app = typer.Typer(
     name="spillover",
@@ -135,6 +136,22 @@ def run(
     if speed is not None and not speed > 0:
         _fail(f"--speed: must be > 0, got {speed}")
     folder = run_dir or settings.run.dir
+    if settings.data.source == "alpaca":
+        from agent.live import run_live
+        from agent.secrets import load_env
+
+        with StopSignals() as stop:
+            reason = _guard(
+                lambda: run_live(
+                    settings,
+                    folder,
+                    load_env(),
+                    should_stop=stop.requested,
+                    on_tick=lambda tick: typer.echo(decision_line(tick)),
+                )
+            )
+        typer.echo(f"stopped: {reason}; journal {folder / 'decisions.jsonl'}")
+        return
     pace = 1 / (speed or settings.run.speed)
     start = _day(settings.run.start)
     with StopSignals() as stop:
@@ -152,6 +169,24 @@ def run(
     print_run_summary(result, stop.signal_name)
 
 
+@app.command()
+def doctor(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check a testnet config: keys present (never shown), endpoints, sandbox URLs, markets,
+    balances. One line per check; exit 1 when any fails."""
+    from datetime import UTC, datetime
+
+    from agent.doctor import Level, run_checks
+    from agent.secrets import load_env
+
+    settings = _load(config)
+    failed = False
+    for check in run_checks(settings, load_env(), lambda: datetime.now(UTC)):
+        typer.echo(check.line(), err=check.level is Level.FAIL)
+        failed |= check.level is Level.FAIL
+    if failed:
+        raise typer.Exit(1)
+
+
 def _day(value: date | None) -> pd.Timestamp | None:
     import pandas as pd
 
@@ -166,13 +201,19 @@ def _with_data_dir(config: Config, data_dir: Path | None) -> Config:
 
 
 def _guard(work: Callable[[], T]) -> T:
-    """Run `work`; bad data ends in one line and exit code 2."""
-    from agent.ports import DataError
+    """Run `work`; bad data, a missing key or a venue that refuses at start end in one line and
+    exit code 2; an attempt to reach a live endpoint in one line and exit code 3."""
+    from agent.ports import DataError, PermanentVenueError
+    from agent.secrets import MissingSecret
+    from agent.venue.testnet import LiveEndpointRefused
 
     try:
         return work()
-    except DataError as exc:
+    except (DataError, MissingSecret, PermanentVenueError) as exc:
         _fail(str(exc))
+    except LiveEndpointRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_LIVE_REFUSED) from None
 
 
 def _fail(line: str) -> NoReturn:

@@ -16,9 +16,10 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -39,9 +40,9 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where daily bars come from and which series define the breakout."""
 
-    source: Literal["sample", "replay"] = "sample"
+    source: Literal["sample", "replay", "alpaca"] = "sample"
     """`sample`: generated offline from `seed` into `dir` when absent; `replay`: CSV files in
-    `dir`."""
+    `dir`; `alpaca`: equity bars from Alpaca, crypto bars from the venue's exchange."""
     dir: Path = Path("data/sample")
     """Folder of `SYMBOL.csv` files for `sample` and `replay` (relative to the working dir)."""
     seed: int = 7
@@ -55,10 +56,34 @@ class DataConfig(_Section):
     """Data symbol of each crypto asset; `{asset}` is replaced by its name (`BTC-USD`)."""
     benchmark: str = "SPY"
     """What small caps must outperform."""
+    feed: Literal["iex", "sip"] = "iex"
+    """Alpaca's stock feed: `iex` for free accounts (IEX volume only: the detector compares
+    volume with its own history, never with absolute numbers)."""
+    alpaca_url: str = ""
+    """Loopback test servers only: overrides Alpaca's data URL (`http://127.0.0.1:PORT`)."""
     adjustment: Literal["raw", "split", "dividend", "all"] = "split"
     """Alpaca's price adjustment. `split` (the default) makes highs price highs, as quoted for
     the index; `all`/`dividend` make them total-return highs, which come earlier (IWM yields
     about 1.3% a year) and can mark a breakout the price never made."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        _require_loopback("alpaca_url", self.alpaca_url)
+        return self
+
+
+SANDBOXED = frozenset({"binance", "bybit"})
+"""Exchanges whose spot testnet spillover supports: the only venues besides the paper one."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _require_loopback(key: str, url: str) -> None:
+    """URL overrides exist for loopback test servers only; anything else is refused."""
+    if not url:
+        return
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or parsed.hostname not in LOOPBACK_HOSTS:
+        raise ParamError(key, f"must be a loopback URL (http://127.0.0.1:PORT), got {url!r}")
 
 
 class MarketConfig(_Section):
@@ -84,8 +109,16 @@ class MarketConfig(_Section):
 class VenueConfig(_Section):
     """Where orders go. Paper only: there is no live venue."""
 
-    kind: Literal["paper"] = "paper"
-    """`paper`: the in-process paper venue."""
+    kind: Literal["paper", "testnet"] = "paper"
+    """`paper`: the in-process paper venue; `testnet`: an exchange's spot testnet via ccxt."""
+    exchange: str = ""
+    """For `testnet`: the ccxt exchange id, one of SANDBOXED (`binance`, `bybit`)."""
+    api_url: str = ""
+    """Loopback test servers only: replaces the testnet's host (`http://127.0.0.1:PORT`)."""
+    timeout_s: float = 10.0
+    """Per-request timeout of the exchange client."""
+    read_attempts: int = 4
+    """Attempts of a read (balances, order lookups, trades) on transient errors."""
     quote: str = "USDT"
     """Quote currency of every market and of the balances."""
     initial_cash: float = 100_000.0
@@ -104,6 +137,18 @@ class VenueConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> VenueConfig:
+        if self.kind == "testnet" and self.exchange not in SANDBOXED:
+            named = f"{self.exchange!r} has no spot testnet here" if self.exchange else "required"
+            raise ParamError(
+                "exchange", f"{named}: spillover trades only on {', '.join(sorted(SANDBOXED))}"
+            )
+        if self.kind == "paper" and self.exchange:
+            raise ParamError("exchange", 'only for kind = "testnet"')
+        _require_loopback("api_url", self.api_url)
+        if not self.timeout_s > 0:
+            raise ParamError("timeout_s", f"must be > 0, got {self.timeout_s}")
+        if self.read_attempts < 1:
+            raise ParamError("read_attempts", f"must be >= 1, got {self.read_attempts}")
         if self.initial_cash <= 0:
             raise ParamError("initial_cash", f"must be > 0, got {self.initial_cash}")
         for key in ("fee_bps", "slippage_bps"):
@@ -124,6 +169,8 @@ class RunConfig(_Section):
     `staging.trend_window` days of closes."""
     fsync: bool = False
     """fsync the journal after every record (slower, survives a power cut)."""
+    tick_at: time = time(0, 5)
+    """Live runs: the UTC time of the daily tick, after the crypto day closes at midnight."""
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -149,6 +196,13 @@ class Config(_Section):
                     f"{stage.day} is not inside the lag window "
                     f"(signal.window_days = {self.signal.window_days})",
                 )
+        live_data, testnet = self.data.source == "alpaca", self.venue.kind == "testnet"
+        if live_data != testnet:
+            raise ParamError(
+                "data.source",
+                "alpaca (live bars) goes with venue.kind = testnet, and replayed or sample bars "
+                f"with the paper venue; got {self.data.source!r} with {self.venue.kind!r}",
+            )
         if "{asset}" not in self.data.crypto_symbol:
             raise ParamError("data.crypto_symbol", "must contain {asset}")
         for asset in self.venue.markets:

@@ -199,3 +199,54 @@ def test_every_config_key_is_documented_in_the_readme():
     keys = [f"{section}.{key}" for section, values in dumped.items() for key in values]
     missing = [key for key in keys if f"| `{key}` |" not in readme]
     assert not missing, f"undocumented config keys: {missing}"
+
+
+TESTNET = """
+[data]
+source = "alpaca"
+crypto_symbol = "{asset}/USDT"
+[venue]
+kind = "testnet"
+"""
+
+
+@pytest.mark.parametrize(
+    ("venue", "expected"),
+    [
+        ('exchange = "kraken"', "venue.exchange: 'kraken' has no spot testnet here"),
+        ('exchange = "coinbase"', "venue.exchange: 'coinbase' has no spot testnet here"),
+        ("", "venue.exchange: required: spillover trades only on binance, bybit"),
+        (
+            'exchange = "binance"\napi_url = "https://api.binance.com"',
+            "venue.api_url: must be a loopback URL",
+        ),
+        (
+            'exchange = "binance"\napi_url = "http://127.0.0.1.example.com:8080"',
+            "venue.api_url: must be a loopback URL",
+        ),
+    ],
+)
+def test_a_venue_that_could_reach_a_live_exchange_is_a_config_error(tmp_path, venue, expected):
+    [line] = problems(tmp_path, TESTNET + venue)
+    assert line.startswith(expected)
+
+
+def test_a_live_endpoint_from_the_environment_is_refused_too(tmp_path):
+    env = {"SPILLOVER__VENUE__API_URL": "https://api.bybit.com"}
+    [line] = problems(tmp_path, TESTNET + 'exchange = "bybit"', env)
+    assert line.startswith("venue.api_url: must be a loopback URL")
+    assert line.endswith("(from SPILLOVER__VENUE__API_URL)")
+
+
+def test_live_data_needs_the_testnet_venue_and_replayed_data_the_paper_one(tmp_path):
+    [line] = problems(tmp_path, '[data]\nsource = "alpaca"\n')
+    assert line.startswith("data.source: alpaca (live bars) goes with venue.kind = testnet")
+    [line] = problems(tmp_path, '[venue]\nkind = "testnet"\nexchange = "binance"\n')
+    assert line.startswith("data.source:")
+
+
+@pytest.mark.parametrize("name", ["testnet-binance.toml", "testnet-bybit.toml", "history.toml"])
+def test_shipped_configs_are_valid(name):
+    result = check(ROOT / "config" / name)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ok\n"
