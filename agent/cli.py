@@ -101,7 +101,8 @@ def backtest(
         Path | None, typer.Option(help="Output folder (default runs/backtest-NAME).")
     ] = None,
 ) -> None:
-    """Backtest: the live tick on a simulated clock over replayed bars, into the paper venue."""
+    """Backtest: the live tick on a simulated clock over replayed bars, into the paper venue
+    (a testnet config with --data-dir backtests its strategy on the paper venue)."""
     from agent.backtest import run_backtest
     from agent.output import backtest_progress, print_metrics
 
@@ -197,7 +198,8 @@ def _with_data_dir(config: Config, data_dir: Path | None) -> Config:
     if data_dir is None:
         return config
     data = config.data.model_copy(update={"dir": data_dir, "source": "replay"})
-    return config.model_copy(update={"data": data})
+    venue = config.venue.model_copy(update={"kind": "paper", "exchange": "", "api_url": ""})
+    return config.model_copy(update={"data": data, "venue": venue})
 
 
 def _guard(work: Callable[[], T]) -> T:
@@ -219,6 +221,31 @@ def _guard(work: Callable[[], T]) -> T:
 def _fail(line: str) -> NoReturn:
     typer.echo(f"error: {line}", err=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+@data_app.command("pull")
+def data_pull(
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="Folder to write SYMBOL.csv files into.")],
+    start: DateOption = None,
+    end: DateOption = None,
+) -> None:
+    """Download the daily bars CONFIG needs (equities from Alpaca, crypto from the exchange's
+    public candles) into the replay format, for backtests on fresh data."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from agent.marketdata.pull import pull
+    from agent.secrets import load_env
+
+    settings = _load(config)
+    today = pd.Timestamp(datetime.now(UTC).date())
+    first = _day(start) or pd.Timestamp("2015-01-01")
+    last = _day(end) or today - pd.Timedelta(days=1)
+    paths = _guard(lambda: pull(settings, out, load_env(), first, last, lambda: datetime.now(UTC)))
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 def _load(file: Path) -> Config:

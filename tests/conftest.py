@@ -9,3 +9,6 @@ def _no_config_overrides_from_the_outer_environment(monkeypatch):
     for name in list(os.environ):
         if name.upper().startswith("SPILLOVER__"):
             monkeypatch.delenv(name)
+
+
+from tests.emulators.fixtures import binance_emulator, bybit_emulator  # noqa: E402, F401

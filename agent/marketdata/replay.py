@@ -221,3 +221,14 @@ class ReplayData:
         if bars is None:
             bars = self._bars[name] = load_bars(self.folder / name)
         return bars
+
+
+def write_bars(folder: Path, symbol: str, bars: pd.DataFrame) -> Path:
+    """Write `bars` as `folder/SYMBOL.csv` in the replay format (unknown volume left empty)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / symbol_file(symbol)
+    text = bars.loc[:, list(BAR_COLUMNS)].to_csv(
+        float_format="%.10g", date_format="%Y-%m-%d", lineterminator="\n", index_label="date"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -7,9 +7,9 @@ or a loopback test server; otherwise it raises `LiveEndpointRefused`, which noth
 Orders are never duplicated. Each carries the agent's deterministic client order id. A
 `create_order` that times out or meets a 5xx is not retried blindly: the order is looked up by
 that id and sent again only when the venue says it does not exist. Reads are retried on transient
-errors with exponential backoff and jitter (each retry reported through `on_retry`); ccxt's own
-retry stays off. Permanent errors (authentication, funds, invalid order, bad symbol) are raised at
-once as `PermanentVenueError` subclasses.
+errors and malformed answers, with exponential backoff plus random jitter (each retry reported
+through `on_retry`); ccxt's own retry stays off. Permanent errors (authentication, funds,
+invalid order, bad symbol) are raised at once as `PermanentVenueError` subclasses.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
+from agent.marketdata.candles import daily_candles
 from agent.ports import (
     InsufficientFunds,
     InvalidOrder,
@@ -55,6 +57,8 @@ OPTIONS: Mapping[str, Mapping[str, Any]] = {
         "defaultType": "spot",
         "fetchCurrencies": False,
         "fetchMarkets": {"types": ["spot"]},
+        "enableUnifiedAccount": True,  # else ccxt asks once, and a garbled answer sticks
+        "enableUnifiedMargin": False,
     },
 }
 """Per exchange: options that keep ccxt away from endpoints the spot testnet lacks."""
@@ -91,6 +95,7 @@ class TestnetVenue:
         timeout_s: float = 10.0,
         read_attempts: int = 4,
         on_retry: OnRetry | None = None,
+        first_wait_s: float = 0.2,
         max_wait_s: float = 8.0,
     ) -> None:
         import ccxt
@@ -114,13 +119,14 @@ class TestnetVenue:
         client.options["maxRetriesOnFailure"] = 0
         client.set_sandbox_mode(True)
         if api_url:
-            _point_at(client, api_url)
+            point_at(client, api_url)
         self.exchange_id = exchange_id
         self.client = client
         self.quote = quote
         self.assets = assets
         self._read_attempts = read_attempts
         self._on_retry = on_retry
+        self._first_wait_s = first_wait_s
         self._max_wait_s = max_wait_s
         self._markets: dict[str, Market] | None = None
         self._attempted: dict[str, str] = {}
@@ -150,7 +156,7 @@ class TestnetVenue:
 
     def markets(self) -> Mapping[str, Market]:
         if self._markets is None:
-            loaded = self._read("load_markets", self.client.load_markets)
+            loaded = self._read("load_markets", _is_dict, self.client.load_markets)
             wanted = {f"{asset}/{self.quote}" for asset in self.assets}
             self._markets = {
                 symbol: _market(raw) for symbol, raw in loaded.items() if symbol in wanted
@@ -158,22 +164,23 @@ class TestnetVenue:
         return self._markets
 
     def balances(self, now: datetime) -> dict[str, float]:
-        raw = self._read("fetch_balance", self.client.fetch_balance)
-        totals = raw.get("total") or {}
-        names = {self.quote, *self.assets}
-        return {name: float(totals.get(name) or 0.0) for name in names}
+        raw = self._read("fetch_balance", _has_totals, self.client.fetch_balance)
+        totals = raw["total"]
+        return {name: float(totals.get(name) or 0.0) for name in (self.quote, *self.assets)}
 
     def place_order(self, request: OrderRequest, now: datetime) -> Order:
         """Send once; after a lost answer, look up by client id and resend only if absent."""
-        if request.client_order_id in self._attempted:
-            known = self.fetch_order(request.client_order_id, now)
+        cid = request.client_order_id
+        if cid in self._attempted:
+            known = self.fetch_order(cid, now)
             if known is not None:
                 return known
+        if request.symbol not in self.markets():
+            raise InvalidOrder(f"{self.exchange_id}: {request.symbol} is not a configured market")
         amount = float(self.client.amount_to_precision(request.symbol, request.amount))
-        attempts = 0
-        while True:
-            attempts += 1
-            self._attempted[request.client_order_id] = request.symbol
+        price = request.price if request.type is OrderType.LIMIT else None
+        for attempt in range(1, self._read_attempts + 1):
+            self._attempted[cid] = request.symbol
             try:
                 raw = self._call(
                     self.client.create_order,
@@ -181,33 +188,30 @@ class TestnetVenue:
                     request.type.value,
                     request.side.value,
                     amount,
-                    request.price if request.type is OrderType.LIMIT else None,
-                    {"clientOrderId": request.client_order_id},
+                    price,
+                    {"clientOrderId": cid},
                 )
-                return self._order(raw, now, request)
+                if not _is_order(raw):
+                    raise TransientVenueError(f"{self.exchange_id}: malformed order response")
             except TransientVenueError as exc:
-                known = self.fetch_order(request.client_order_id, now)
+                known = self.fetch_order(cid, now)
                 if known is not None:
                     return known
-                if attempts >= self._read_attempts:
+                if attempt == self._read_attempts:
                     raise
-                self._report("create_order", attempts, exc)
+                self._report("create_order", attempt, exc)
+                continue
+            if raw.get("status") is None:  # an acknowledgement only (bybit): read the order
+                return self.fetch_order(cid, now) or self._order(raw, now, request)
+            return self._order(raw, now, request)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def fetch_order(self, client_order_id: str, now: datetime) -> Order | None:
+        """The order with this client id, or None when the venue has never seen it."""
         known = self._attempted.get(client_order_id)
-        symbols = [known] if known else list(self.markets())
-        for symbol in symbols:
-            try:
-                raw = self._read(
-                    "fetch_order",
-                    self.client.fetch_order,
-                    None,
-                    symbol,
-                    {"clientOrderId": client_order_id},
-                )
-            except InvalidOrder:
-                continue
-            if raw and (raw.get("clientOrderId") in (None, client_order_id)):
+        for symbol in [known] if known else list(self.markets()):
+            raw = self._lookup(symbol, client_order_id)
+            if raw is not None:
                 return self._order(raw, now, None, client_order_id)
         return None
 
@@ -217,48 +221,77 @@ class TestnetVenue:
             raise InvalidOrder(f"no order with client id {client_order_id}")
         if known.status is not OrderStatus.OPEN:
             return known
-        raw = self._call(self.client.cancel_order, known.venue_order_id, known.symbol)
-        return self._order(raw, now, None, client_order_id)
+        self._call(self.client.cancel_order, known.venue_order_id, known.symbol)
+        return self.fetch_order(client_order_id, now) or known
 
     def open_orders(self, now: datetime) -> list[Order]:
-        raw = self._read("fetch_open_orders", self.client.fetch_open_orders)
+        raw = self._read("fetch_open_orders", _are_orders, self.client.fetch_open_orders)
         return [self._order(item, now) for item in raw]
 
     def trades(self, since: datetime | None, now: datetime) -> list[Trade]:
         start = None if since is None else int(since.timestamp() * 1000) + 1
         out: list[Trade] = []
         for symbol in self.markets():
-            raw = self._read("fetch_my_trades", self.client.fetch_my_trades, symbol, start)
+            raw = self._read(
+                "fetch_my_trades", _are_trades, self.client.fetch_my_trades, symbol, start
+            )
             out.extend(self._trade(item, now) for item in raw)
         return sorted(out, key=lambda trade: (trade.ts, trade.trade_id))
 
-    def daily_ohlcv(self, symbol: str, since: datetime, limit: int = 1000) -> pd.DataFrame:
-        """Daily bars of `symbol` from `since`, paginated, in the replay frame format."""
-        rows: list[list[float]] = []
-        cursor = int(since.timestamp() * 1000)
-        while True:
-            page = self._read("fetch_ohlcv", self.client.fetch_ohlcv, symbol, "1d", cursor, limit)
-            rows.extend(page)
-            if len(page) < limit:
-                break
-            cursor = int(page[-1][0]) + 1
-        frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
-        frame = frame.drop_duplicates("ts").sort_values("ts")
-        index = pd.to_datetime(frame.pop("ts"), unit="ms").dt.normalize()
-        frame.index = pd.DatetimeIndex(index, name="date").as_unit("ns")
-        return frame.astype(float)
+    def daily_ohlcv(self, symbol: str, since: datetime) -> pd.DataFrame:
+        """Daily bars of `symbol` from `since`, in the replay frame format."""
+
+        def page(cursor: int, limit: int) -> list[list[Any]]:
+            fetch = self.client.fetch_ohlcv
+            return self._read("fetch_ohlcv", _are_candles, fetch, symbol, "1d", cursor, limit)
+
+        return daily_candles(page, int(since.timestamp() * 1000))
 
     # -- calls, retries and errors ---------------------------------------------------------
 
-    def _read(self, name: str, call: Callable[..., T], *args: Any) -> T:
+    def _lookup(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
+        """One exchange's way to find an order by client id, whatever its status."""
+        if self.exchange_id == "bybit":
+            params = {"orderLinkId": client_order_id}
+            found = self._read(
+                "fetch_order",
+                _are_orders,
+                self.client.fetch_open_orders,
+                symbol,
+                None,
+                None,
+                params,
+            )
+            return next((o for o in found if o.get("clientOrderId") == client_order_id), None)
+        try:
+            params = {"clientOrderId": client_order_id}
+            raw = self._read(
+                "fetch_order", _is_order, self.client.fetch_order, None, symbol, params
+            )
+        except InvalidOrder:
+            return None
+        return raw if raw.get("clientOrderId") in (None, client_order_id) else None
+
+    def _read(
+        self, name: str, valid: Callable[[Any], bool], call: Callable[..., T], *args: Any
+    ) -> T:
+        """A read, retried on transient errors and on answers that fail `valid` (malformed)."""
+
+        def once() -> T:
+            result = self._call(call, *args)
+            if not valid(result):
+                raise TransientVenueError(f"{self.exchange_id}: malformed {name} response")
+            return result
+
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, TransientVenueError)),
-            wait=wait_exponential_jitter(initial=0.2, max=self._max_wait_s),
+            wait=wait_exponential(multiplier=self._first_wait_s, max=self._max_wait_s)
+            + wait_random(0, self._first_wait_s),
             stop=stop_after_attempt(self._read_attempts),
             before_sleep=lambda state: self._before_sleep(name, state),
             reraise=True,
         )
-        return retrying(self._call, call, *args)
+        return retrying(once)
 
     def _call(self, call: Callable[..., T], *args: Any) -> T:
         """One request, after the guard; ccxt errors become the ports' error classes."""
@@ -336,6 +369,41 @@ class TestnetVenue:
         )
 
 
+def _is_dict(raw: Any) -> bool:
+    return isinstance(raw, dict)
+
+
+def _has_totals(raw: Any) -> bool:
+    """A parsed balance whose raw answer was a real JSON document, not a truncated one."""
+    return (
+        isinstance(raw, dict)
+        and isinstance(raw.get("total"), dict)
+        and isinstance(raw.get("info"), dict | list)
+        and bool(raw["info"])
+    )
+
+
+def _is_order(raw: Any) -> bool:
+    return isinstance(raw, dict) and raw.get("id") is not None
+
+
+def _are_orders(raw: Any) -> bool:
+    return isinstance(raw, list) and all(_is_order(item) for item in raw)
+
+
+def _are_trades(raw: Any) -> bool:
+    fields = ("id", "price", "amount", "side", "symbol")
+    return isinstance(raw, list) and all(
+        isinstance(item, dict) and all(item.get(f) is not None for f in fields) for item in raw
+    )
+
+
+def _are_candles(raw: Any) -> bool:
+    return isinstance(raw, list) and all(
+        isinstance(row, list) and len(row) >= 6 and None not in row[:5] for row in raw
+    )
+
+
 def _market(raw: Mapping[str, Any]) -> Market:
     limits = raw.get("limits") or {}
     precision = raw.get("precision") or {}
@@ -365,7 +433,7 @@ def _testnet_hosts(fresh: Any) -> set[str]:
     return {urlsplit(fresh.implode_hostname(url)).hostname or "" for url in _urls(test)} - {""}
 
 
-def _point_at(client: Any, api_url: str) -> None:
+def point_at(client: Any, api_url: str) -> None:
     """Rewrite every API URL to the loopback test server, keeping each path.
 
     ccxt picks some exchanges' error tables by URL (binance's spot codes by host), so error
@@ -384,7 +452,9 @@ def _point_at(client: Any, api_url: str) -> None:
         return {key: rewrite(item) for key, item in value.items()}
 
     client.urls["api"] = rewrite(client.urls["api"])
-    by_url = client.get_exceptions_by_url
+    by_url = getattr(client, "get_exceptions_by_url", None)
+    if by_url is None:
+        return
 
     def as_testnet(url: str | None, exact_or_broad: str) -> dict:
         for loopback, testnet in replaced.items():
