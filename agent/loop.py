@@ -155,7 +155,10 @@ class Agent:
             breakout=day.evidence(),
             targets=wanted.to_dict(),
             clamps=[c.to_dict() for c in verdict.clamps],
-            orders=[o.to_dict() for o in verdict.orders],
+            orders=[
+                o.to_dict() | {"client_order_id": _client_order_id(decision_id, n)}
+                for n, o in enumerate(verdict.orders)
+            ],
             equity=verdict.equity,
             drawdown=verdict.drawdown,
             prices=prices,
@@ -231,7 +234,7 @@ class Agent:
 
     def _place(self, now: datetime, decision_id: str, orders: tuple[OrderIntent, ...]) -> None:
         for n, order in enumerate(orders):
-            client_order_id = f"{decision_id}-{n}"
+            client_order_id = _client_order_id(decision_id, n)
             self.state.order_decisions[client_order_id] = decision_id
             request = OrderRequest(
                 client_order_id,
@@ -354,6 +357,12 @@ class Agent:
 
 
 _HALT_RULES = frozenset({"drawdown", "error_budget"})
+
+
+def _client_order_id(decision_id: str, n: int) -> str:
+    """Deterministic, so a retried or restarted tick names the same order; at most 36 characters
+    of `[A-Za-z0-9-]`, which Binance and Bybit both accept."""
+    return f"{decision_id}-{n}"
 
 
 def _quotes(closes: Mapping[str, pd.Series]) -> tuple[dict[str, float], dict[str, Quote]]:

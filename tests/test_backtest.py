@@ -181,3 +181,15 @@ def test_backtest_on_a_bad_bar_file_is_one_line_and_exit_2(sample_dir, tmp_path)
     [line] = result.stderr.strip().splitlines()
     assert str(path) in line
     assert "line 41" in line
+
+
+def test_client_order_ids_are_recorded_in_the_decision_and_valid_on_every_exchange(sample_run):
+    import re
+
+    decided: dict[str, list[str]] = {}
+    for record in read_journal(sample_run.files.journal):
+        if record["event"] == "decision":
+            decided[record["decision_id"]] = [o["client_order_id"] for o in record["orders"]]
+        elif record["event"] == "order":
+            assert record["client_order_id"] in decided[record["decision_id"]]
+            assert re.fullmatch(r"[A-Za-z0-9-]{1,36}", record["client_order_id"])
