@@ -64,7 +64,7 @@ def run_checks(
         return
     hosts = ", ".join(venue.api_hosts())
     yield Check(Level.OK, f"{venue.exchange_id}: sandbox mode on, calls go to {hosts}")
-    data = live_data(config, keys, venue, None, _NowClock(now))
+    data = live_data(config, env, venue, None, _NowClock(now))
     session = pd.Timestamp(now().date())
     for symbol in dict.fromkeys((config.data.index, config.data.benchmark)):
         try:

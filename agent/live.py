@@ -52,16 +52,17 @@ def open_testnet_venue(config: Config, keys: Keys, on_retry: OnRetry | None = No
 
 
 def live_data(
-    config: Config, keys: Keys, venue: TestnetVenue, on_retry: OnRetry | None, clock: Clock
+    config: Config,
+    env: Mapping[str, str],
+    venue: TestnetVenue,
+    on_retry: OnRetry | None,
+    clock: Clock,
 ) -> LiveData:
     from agent.marketdata.alpaca import AlpacaData
 
-    data = config.data
-    equities = AlpacaData(
-        *keys.alpaca,
-        feed=data.feed,
-        adjustment=data.adjustment,
-        url_override=data.alpaca_url or None,
+    equities = AlpacaData.from_config(
+        config.data,
+        env,
         attempts=config.venue.read_attempts,
         on_retry=on_retry,
         clock_now=clock.now,
@@ -99,7 +100,7 @@ def run_live(
         venue = open_testnet_venue(config, keys, on_retry)
         agent = Agent(
             config,
-            live_data(config, keys, venue, on_retry, clock),
+            live_data(config, env, venue, on_retry, clock),
             venue,
             journal,
             EquitySessions(),

@@ -25,10 +25,10 @@ def load_env(path: Path = Path(".env")) -> dict[str, str]:
 
 def require(env: Mapping[str, str], *names: str) -> tuple[str, ...]:
     """The values of `names`; MissingSecret naming every one that is unset or empty."""
-    missing = [name for name in names if not env.get(name)]
+    missing = [name for name in names if not (env.get(name) or "").strip()]
     if missing:
         raise MissingSecret(f"{', '.join(missing)} not set (environment or .env)")
-    return tuple(env[name] for name in names)
+    return tuple(env[name].strip() for name in names)
 
 
 def exchange_key_names(exchange: str) -> tuple[str, str]:

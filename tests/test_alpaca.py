@@ -18,6 +18,7 @@ from agent.clock import SimClock, exchange_calendar
 from agent.config import DataConfig
 from agent.marketdata.alpaca import AlpacaData, load_env
 from agent.ports import DataError
+from agent.secrets import MissingSecret
 from tests.emulators.alpaca import FAULTS, AlpacaEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,17 +146,17 @@ def test_from_config_reads_keys_from_the_environment_and_the_rest_from_config(em
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
-        ({}, "ALPACA_API_KEY"),
+        ({}, "ALPACA_API_KEY, ALPACA_SECRET_KEY"),
         ({"ALPACA_API_KEY": "  ", "ALPACA_SECRET_KEY": "s3cr3t-value"}, "ALPACA_API_KEY"),
         ({"ALPACA_API_KEY": "k3y-value"}, "ALPACA_SECRET_KEY"),
         ({"ALPACA_API_KEY": "k3y-value", "ALPACA_SECRET_KEY": ""}, "ALPACA_SECRET_KEY"),
     ],
 )
 def test_missing_keys_are_one_line_naming_the_variable(environ, variable):
-    with pytest.raises(DataError) as error:
+    with pytest.raises(MissingSecret) as error:
         AlpacaData.from_config(DataConfig(), environ)
     message = assert_one_line(error, "k3y-value", "s3cr3t-value")
-    assert message == f"{variable} is not set (environment or .env)"
+    assert message == f"{variable} not set (environment or .env)"
 
 
 def test_load_env_merges_the_environment_over_the_dotenv_file(tmp_path, monkeypatch):

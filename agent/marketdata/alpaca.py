@@ -38,7 +38,7 @@ import pandas as pd
 from agent.clock import EquitySessions
 from agent.marketdata.replay import first_problem
 from agent.ports import BAR_COLUMNS, DataError
-from agent.secrets import ALPACA_KEY_NAMES, load_env
+from agent.secrets import ALPACA_KEY_NAMES, load_env, require
 
 if TYPE_CHECKING:
     from agent.config import DataConfig
@@ -119,14 +119,8 @@ class AlpacaData:
     ) -> AlpacaData:
         """Keys from `environ` (`load_env()`: the environment over `.env`); feed, adjustment
         and URL from `config` (the `data` section)."""
-        keys = []
-        for name in (KEY_VARIABLE, SECRET_VARIABLE):
-            value = (environ.get(name) or "").strip()
-            if not value:
-                raise DataError(f"{name} is not set (environment or .env)")
-            keys.append(value)
         return cls(
-            *keys,
+            *require(environ, KEY_VARIABLE, SECRET_VARIABLE),
             feed=config.feed,
             adjustment=config.adjustment,
             url_override=config.alpaca_url or None,

@@ -25,7 +25,6 @@ from agent.config import Config
 from agent.marketdata.candles import daily_candles
 from agent.marketdata.replay import write_bars
 from agent.ports import DataError
-from agent.secrets import ALPACA_KEY_NAMES, require
 
 
 def pull(
@@ -40,14 +39,8 @@ def pull(
     from agent.marketdata.alpaca import AlpacaData
 
     data = config.data
-    alpaca = AlpacaData(
-        *require(env, *ALPACA_KEY_NAMES),
-        feed=data.feed,
-        adjustment=data.adjustment,
-        url_override=data.alpaca_url or None,
-        attempts=config.venue.read_attempts,
-        clock_now=now,
-        start=start.date(),
+    alpaca = AlpacaData.from_config(
+        data, env, attempts=config.venue.read_attempts, clock_now=now, start=start.date()
     )
     written = []
     for symbol in dict.fromkeys(s for s in (data.index, data.index_price, data.benchmark) if s):
