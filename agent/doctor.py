@@ -60,7 +60,7 @@ def run_checks(
         keys = read_keys(config, env)
         venue = open_testnet_venue(config, keys)
     except (MissingSecret, VenueError, LiveEndpointRefused) as exc:
-        yield Check(Level.FAIL, f"{config.venue.exchange}: {exc}")
+        yield Check(Level.FAIL, str(exc))
         return
     hosts = ", ".join(venue.api_hosts())
     yield Check(Level.OK, f"{venue.exchange_id}: sandbox mode on, calls go to {hosts}")
@@ -92,7 +92,7 @@ def _market_checks(
 ) -> Iterator[Check]:
     from agent.ports import DataError, VenueError
 
-    day = pd.Timestamp(now.date())
+    day = pd.Timestamp(now.date()) - pd.Timedelta(days=1)  # the last closed UTC day
     for asset in config.staging.assets:
         symbol = f"{asset}/{config.venue.quote}"
         if symbol not in markets:

@@ -89,7 +89,7 @@ def test_the_same_client_order_id_twice_is_one_order(exchange):
 def test_an_order_whose_answer_is_lost_is_looked_up_not_sent_twice(exchange, fault):
     name, emulator = exchange
     path = "/api/v3/order" if name == "binance" else "/v5/order/create"
-    emulator.fail_next(fault, path=path)
+    emulator.fail_next(fault, path=path, method="POST")
     testnet = venue(exchange)
     order = testnet.place_order(buy("run1-b-0"), NOW)
     assert order.filled == pytest.approx(0.01)

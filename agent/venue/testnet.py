@@ -171,13 +171,14 @@ class TestnetVenue:
     def place_order(self, request: OrderRequest, now: datetime) -> Order:
         """Send once; after a lost answer, look up by client id and resend only if absent."""
         cid = request.client_order_id
-        if cid in self._attempted:
-            known = self.fetch_order(cid, now)
-            if known is not None:
-                return known
         if request.symbol not in self.markets():
             raise InvalidOrder(f"{self.exchange_id}: {request.symbol} is not a configured market")
-        amount = float(self.client.amount_to_precision(request.symbol, request.amount))
+        self._attempted.setdefault(cid, request.symbol)
+        known = self.fetch_order(cid, now)  # sent before, by this process or an earlier one
+        if known is not None:
+            return known
+        rounded = self._call(self.client.amount_to_precision, request.symbol, request.amount)
+        amount = float(rounded)
         price = request.price if request.type is OrderType.LIMIT else None
         for attempt in range(1, self._read_attempts + 1):
             self._attempted[cid] = request.symbol
@@ -300,15 +301,24 @@ class TestnetVenue:
         try:
             return call(*args)
         except ccxt.OrderNotFound as exc:
-            raise InvalidOrder(f"{self.exchange_id}: order not found: {exc}") from exc
+            raise InvalidOrder(self._message(exc)) from exc
         except ccxt.InsufficientFunds as exc:
-            raise InsufficientFunds(f"{self.exchange_id}: insufficient funds: {exc}") from exc
+            raise InsufficientFunds(self._message(exc)) from exc
         except (ccxt.InvalidOrder, ccxt.BadSymbol, ccxt.BadRequest) as exc:
-            raise InvalidOrder(f"{self.exchange_id}: {type(exc).__name__}: {exc}") from exc
+            raise InvalidOrder(self._message(exc)) from exc
         except (ccxt.NetworkError, ccxt.OperationFailed) as exc:
-            raise TransientVenueError(f"{self.exchange_id}: {type(exc).__name__}: {exc}") from exc
+            raise TransientVenueError(self._message(exc)) from exc
         except ccxt.BaseError as exc:
-            raise PermanentVenueError(f"{self.exchange_id}: {type(exc).__name__}: {exc}") from exc
+            raise PermanentVenueError(self._message(exc)) from exc
+
+    def _message(self, exc: BaseException) -> str:
+        """`exchange: ErrorClass: text`, on one line, with the keys scrubbed: some exchanges
+        echo the signed string (API key included) in their error text."""
+        text = " ".join(str(exc).split()).removeprefix(f"{self.exchange_id} ")
+        for secret in (self.client.apiKey, self.client.secret):
+            if secret:
+                text = text.replace(secret, "***")
+        return f"{self.exchange_id}: {type(exc).__name__}: {text}"
 
     def _before_sleep(self, name: str, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

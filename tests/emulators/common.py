@@ -357,7 +357,7 @@ class LoopbackEmulator:
         self.unknown_requests: list[tuple[str, str]] = []
         self.injected_faults: list[tuple[str, str, str]] = []
         self._faults: FaultPlan | None = None
-        self._scripted: list[tuple[str, str | None]] = []
+        self._scripted: list[tuple[str, str | None, str | None]] = []
         self._next_order_id = 1000
         self._next_trade_id = 5000
         self._stopping = threading.Event()
@@ -486,11 +486,13 @@ class LoopbackEmulator:
             self._check_kinds(plan.kinds)
         self._faults = plan
 
-    def fail_next(self, kind: str, path: str | None = None, times: int = 1) -> None:
-        """Queue a fault for the next request (on `path` only, if given)."""
+    def fail_next(
+        self, kind: str, path: str | None = None, times: int = 1, method: str | None = None
+    ) -> None:
+        """Queue a fault for the next request (on `path` and `method` only, if given)."""
         self._check_kinds((kind,))
         with self.lock:
-            self._scripted.extend([(kind, path)] * times)
+            self._scripted.extend([(kind, path, method)] * times)
 
     def _check_kinds(self, kinds: tuple[str, ...]) -> None:
         unknown = set(kinds) - set(self.fault_kinds)
@@ -513,7 +515,7 @@ class LoopbackEmulator:
         """Answer one request (None: close the connection without an answer)."""
         with self.lock:
             self.requests.append((request.method, request.path))
-            kind = self._take_fault(request.path)
+            kind = self._take_fault(request.method, request.path)
             if kind is not None:
                 self.injected_faults.append((request.method, request.path, kind))
             record = None
@@ -538,9 +540,9 @@ class LoopbackEmulator:
             return None
         return reply
 
-    def _take_fault(self, path: str) -> str | None:
-        for i, (kind, only) in enumerate(self._scripted):
-            if only is None or only == path:
+    def _take_fault(self, method: str, path: str) -> str | None:
+        for i, (kind, only, verb) in enumerate(self._scripted):
+            if (only is None or only == path) and (verb is None or verb == method):
                 del self._scripted[i]
                 return kind
         plan = self._faults
