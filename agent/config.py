@@ -118,7 +118,13 @@ class VenueConfig(_Section):
     timeout_s: float = 10.0
     """Per-request timeout of the exchange client."""
     read_attempts: int = 4
-    """Attempts of a read (balances, order lookups, trades) on transient errors."""
+    """Attempts of a read (balances, order lookups, trades, bars) on transient errors."""
+    retry_wait_s: float = 0.5
+    """First wait between attempts; it doubles each time (plus random jitter) ..."""
+    retry_max_wait_s: float = 8.0
+    """... up to this."""
+    rate_limit: bool = True
+    """ccxt's own request spacing (the exchange's published rate limit)."""
     quote: str = "USDT"
     """Quote currency of every market and of the balances."""
     initial_cash: float = 100_000.0
@@ -149,6 +155,12 @@ class VenueConfig(_Section):
             raise ParamError("timeout_s", f"must be > 0, got {self.timeout_s}")
         if self.read_attempts < 1:
             raise ParamError("read_attempts", f"must be >= 1, got {self.read_attempts}")
+        if not 0 < self.retry_wait_s <= self.retry_max_wait_s:
+            raise ParamError(
+                "retry_wait_s",
+                f"must be > 0 and <= retry_max_wait_s ({self.retry_max_wait_s}), "
+                f"got {self.retry_wait_s}",
+            )
         if self.initial_cash <= 0:
             raise ParamError("initial_cash", f"must be > 0, got {self.initial_cash}")
         for key in ("fee_bps", "slippage_bps"):

@@ -48,6 +48,9 @@ def open_testnet_venue(config: Config, keys: Keys, on_retry: OnRetry | None = No
         timeout_s=venue.timeout_s,
         read_attempts=venue.read_attempts,
         on_retry=on_retry,
+        first_wait_s=venue.retry_wait_s,
+        max_wait_s=venue.retry_max_wait_s,
+        rate_limit=venue.rate_limit,
     )
 
 
@@ -66,6 +69,9 @@ def live_data(
         attempts=config.venue.read_attempts,
         on_retry=on_retry,
         clock_now=clock.now,
+        timeout_s=config.venue.timeout_s,
+        wait_initial=config.venue.retry_wait_s,
+        wait_max=config.venue.retry_max_wait_s,
     )
     return LiveData(equities, venue.daily_ohlcv)
 

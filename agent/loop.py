@@ -18,6 +18,7 @@ import pandas as pd
 from agent.clock import EquitySessions, crypto_bar_end, last_crypto_day
 from agent.config import Config
 from agent.ports import (
+    DataError,
     Market,
     MarketData,
     OrderRequest,
@@ -129,16 +130,22 @@ class Agent:
         decision_id = f"{self.journal.run_id}-{now:%Y%m%dT%H%M}"
         session = self.sessions.last_closed(now)
         crypto_day = last_crypto_day(now)
-        closes = self.crypto_closes(crypto_day)
+        try:
+            closes = self.crypto_closes(crypto_day)
+            inputs = self.signal_inputs(session)
+            limits = self._limits()
+        except (DataError, VenueError) as exc:
+            self._read_error(now, exc)
+            reason = f"market data unavailable: {exc}"
+            return self._hold(now, decision_id, reason, session, {}, None)
         prices, quotes = _quotes(closes)
         balances = self._balances(now)
-        inputs = self.signal_inputs(session)
         if isinstance(inputs, str):
             return self._hold(now, decision_id, inputs, session, prices, balances)
         assert session is not None
         day = self.signal.day(inputs)
         wanted = targets(day, self._fresh(now, closes, quotes), self.config.staging, crypto_day)
-        verdict = self._verdict(now, wanted, quotes, balances)
+        verdict = self._verdict(now, wanted, quotes, balances, limits)
         if verdict is None:
             reason = "balances unavailable: no orders"
             return self._hold(now, decision_id, reason, session, prices, balances)
@@ -199,6 +206,7 @@ class Agent:
         wanted: Targets,
         quotes: Mapping[str, Quote],
         balances: Mapping[str, float] | None,
+        limits: dict[str, MarketLimits],
     ) -> Verdict | None:
         if balances is None:
             return None
@@ -215,7 +223,7 @@ class Agent:
             ),
             quotes=quotes,
             last_good_prices=state.last_good_prices,
-            limits=self._limits(),
+            limits=limits,
             peak_equity=state.peak_equity,
             turnover_today=state.turnover_today,
             consecutive_errors=state.consecutive_errors,
@@ -350,6 +358,13 @@ class Agent:
         return TickResult(
             now, decision_id, "refused", reason, None, None, None, prices, balances or {}, ()
         )
+
+    def _read_error(self, now: datetime, exc: DataError | VenueError) -> None:
+        """A market-data read that gave up: journalled; a venue's counts toward the budget."""
+        if isinstance(exc, VenueError):
+            self._venue_error(now, exc, call="market data")
+        else:
+            self.journal.error(now, exc, call="market data")
 
     def _venue_error(self, now: datetime, exc: VenueError, **fields: object) -> None:
         self.state.consecutive_errors += 1

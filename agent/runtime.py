@@ -50,11 +50,18 @@ class RunFiles:
 
 
 def open_market_data(config: Config) -> ReplayData:
-    """Replayed CSV files; for `source = "sample"` generated first when absent or seeded anew."""
+    """Replayed CSV files, each read and checked up front (a bad bar stops the run before it
+    starts); for `source = "sample"` generated first when absent or seeded anew."""
     folder = config.data.dir
     if config.data.source == "sample":
         ensure_sample(folder, config.data.seed)
-    return ReplayData(folder)
+    data = ReplayData(folder)
+    settings = config.data
+    symbols = [settings.index, settings.index_price, settings.benchmark]
+    symbols += [settings.crypto_symbol.format(asset=asset) for asset in config.staging.assets]
+    for symbol in dict.fromkeys(s for s in symbols if s):
+        data.full_history(symbol)  # every file read and checked before the first tick
+    return data
 
 
 def ensure_sample(folder: Path, seed: int) -> bool:

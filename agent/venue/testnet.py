@@ -62,6 +62,9 @@ OPTIONS: Mapping[str, Mapping[str, Any]] = {
     },
 }
 """Per exchange: options that keep ccxt away from endpoints the spot testnet lacks."""
+TRANSIENT_CODES: Mapping[str, tuple[str, ...]] = {"bybit": ("10016",)}
+"""Per exchange: error codes ccxt calls a plain ExchangeError that mean "server error, try
+again" (bybit's 10016, sent with HTTP 503 or 200)."""
 
 OnRetry = Callable[[str, int, BaseException], None]
 T = TypeVar("T")
@@ -95,8 +98,9 @@ class TestnetVenue:
         timeout_s: float = 10.0,
         read_attempts: int = 4,
         on_retry: OnRetry | None = None,
-        first_wait_s: float = 0.2,
+        first_wait_s: float = 0.5,
         max_wait_s: float = 8.0,
+        rate_limit: bool = True,
     ) -> None:
         import ccxt
 
@@ -112,11 +116,14 @@ class TestnetVenue:
                 "apiKey": api_key,
                 "secret": secret,
                 "timeout": int(timeout_s * 1000),
-                "enableRateLimit": True,
+                "enableRateLimit": rate_limit,
                 "options": dict(OPTIONS.get(exchange_id, {})),
             }
         )
         client.options["maxRetriesOnFailure"] = 0
+        for code in TRANSIENT_CODES.get(exchange_id, ()):
+            client.exceptions["exact"][code] = ccxt.ExchangeNotAvailable
+        _refuse_truncated_json(client, ccxt.BadResponse)
         client.set_sandbox_mode(True)
         if api_url:
             point_at(client, api_url)
@@ -377,6 +384,20 @@ class TestnetVenue:
             fee=cost,
             ts=_utc(raw.get("timestamp"), now),
         )
+
+
+def _refuse_truncated_json(client: Any, error: type[Exception]) -> None:
+    """ccxt reads a body that starts like JSON but does not parse as a plain string, which its
+    parsers turn into an empty answer (no candles, no orders); make it a transient error."""
+    parse = client.parse_json
+
+    def parse_json(http_response: Any) -> Any:
+        parsed = parse(http_response)
+        if parsed is None and str(http_response or "").lstrip()[:1] in ("{", "["):
+            raise error(f"{client.id}: truncated JSON answer")
+        return parsed
+
+    client.parse_json = parse_json
 
 
 def _is_dict(raw: Any) -> bool:
