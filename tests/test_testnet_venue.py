@@ -192,3 +192,17 @@ def test_make_ccxt_and_the_adapter_build_the_same_urls(binance_emulator):
     plain = make_ccxt("binance", binance_emulator)
     testnet = venue(("binance", binance_emulator))
     assert plain.urls["api"]["private"] == testnet.client.urls["api"]["private"]
+
+
+def test_a_limit_order_is_sent_at_the_market_tick_and_rests_until_the_price_crosses(exchange):
+    _, emulator = exchange
+    testnet = venue(exchange)
+    request = OrderRequest("run1-e-0", "BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 49_000.123456)
+    order = testnet.place_order(request, NOW)
+    assert order.status is OrderStatus.OPEN
+    [sent] = [r for r in emulator.create_requests if r.client_id == "run1-e-0"]
+    price = sent.params.get("price")
+    assert price is not None
+    assert float(price) == pytest.approx(49_000.12, abs=0.01)
+    emulator.set_price("BTCUSDT", 48_000)
+    assert testnet.fetch_order("run1-e-0", NOW).status is OrderStatus.CLOSED

@@ -186,7 +186,11 @@ class TestnetVenue:
             return known
         rounded = self._call(self.client.amount_to_precision, request.symbol, request.amount)
         amount = float(rounded)
-        price = request.price if request.type is OrderType.LIMIT else None
+        price = None  # a market order given a price is sent as a quote amount (API-NOTES)
+        if request.type is OrderType.LIMIT:
+            if request.price is None:
+                raise InvalidOrder(f"{self.exchange_id}: a limit order needs a price")
+            price = float(self._call(self.client.price_to_precision, request.symbol, request.price))
         for attempt in range(1, self._read_attempts + 1):
             self._attempted[cid] = request.symbol
             try:
