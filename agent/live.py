@@ -116,13 +116,18 @@ def run_live(
         )
         due = clock.now()
         reason = None
-        while reason is None:
-            now = clock.now()
-            if now >= due:
-                on_tick(agent.tick(now))
-                due = next_tick(now, config.run.tick_at)
-            reason = should_stop()
-            if reason is None:
-                sleep(max(0.0, min(1.0, (due - clock.now()).total_seconds())))
+        try:
+            while reason is None:
+                now = clock.now()
+                if now >= due:
+                    on_tick(agent.tick(now))
+                    due = next_tick(now, config.run.tick_at)
+                reason = should_stop()
+                if reason is None:
+                    sleep(max(0.0, min(1.0, (due - clock.now()).total_seconds())))
+        except Exception as exc:
+            journal.error(clock.now(), exc)
+            journal.write("stop", clock.now(), reason=f"{type(exc).__name__}: {exc}")
+            raise
         journal.write("stop", clock.now(), reason=reason)
     return reason
