@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def run_backtest(
         raise DataError(f"range is empty: start {start.date()} is after end {end.date()}")
     files = RunFiles.create(out, keep_previous=mode == "run")
     run_id = f"{mode[:2]}-{config.hash()[:8]}"
+    ticks = daily_ticks(start, end)
+    store = None
+    if mode == "run":  # a backtest keeps no state: its files are the record
+        store = files.open_store(run_id, config.hash(), mode, ticks[0])
     agent = Agent(
         config,
         data,
@@ -71,12 +76,12 @@ def run_backtest(
         Journal(files.journal, run_id, fsync=config.run.fsync),
         EquitySessions(),
         prime_signal(config, data) if prime else None,
+        store,
     )
     clock = SimClock(pd.Timestamp(start).tz_localize("UTC").to_pydatetime())
-    ticks = daily_ticks(start, end)
     rows: list[dict[str, Any]] = []
     reason = "end of data range"
-    with agent.journal as journal:
+    with agent.journal as journal, store or nullcontext():
         journal.write(
             "start",
             ticks[0],

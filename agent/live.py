@@ -102,7 +102,7 @@ def run_live(
     def on_retry(call: str, attempt: int, exc: BaseException) -> None:
         journal.error(clock.now(), exc, call=call, attempt=attempt, retrying=True)
 
-    with journal:
+    with journal, files.open_store(run_id, config.hash(), "testnet", clock.now()) as store:
         venue = open_testnet_venue(config, keys, on_retry)
         agent = Agent(
             config,
@@ -110,6 +110,7 @@ def run_live(
             venue,
             journal,
             EquitySessions(),
+            store=store,
         )
         journal.write(
             "start", clock.now(), config_hash=config.hash(), mode="testnet", version=__version__

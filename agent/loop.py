@@ -21,6 +21,7 @@ from agent.ports import (
     DataError,
     Market,
     MarketData,
+    Order,
     OrderRequest,
     OrderType,
     Trade,
@@ -28,6 +29,7 @@ from agent.ports import (
     VenueError,
 )
 from agent.signal import BreakoutSignal, SignalInputs
+from agent.store import Store
 from risk.gate import Account, MarketLimits, Quote, RiskRequest, evaluate
 from risk.journal import Journal
 from risk.verdict import Clamp, OrderIntent, Rule, Side, Verdict
@@ -78,6 +80,7 @@ class Agent:
         journal: Journal,
         sessions: EquitySessions,
         signal: BreakoutSignal | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.market_data = market_data
@@ -85,6 +88,7 @@ class Agent:
         self.journal = journal
         self.sessions = sessions
         self.signal = signal or BreakoutSignal(config.signal)
+        self.store = store
         self.state = RunState()
         self.assets = config.staging.assets
         quote = config.venue.quote
@@ -171,13 +175,15 @@ class Agent:
             prices=prices,
         )
         self._journal_clamps(now, decision_id, verdict.clamps)
-        self._place(now, decision_id, verdict.orders)
+        placed = self._place(now, decision_id, verdict.orders)
         fills = self._fills(now)
         after = self._balances(now) or balances
         self._remember(now, quotes, verdict, after, prices)
-        return TickResult(
+        result = TickResult(
             now, decision_id, action, reason, day, wanted, verdict, prices, after, fills
         )
+        self._save(result, session.date(), placed)
+        return result
 
     def _fresh(
         self, now: datetime, closes: Mapping[str, pd.Series], quotes: Mapping[str, Quote]
@@ -240,20 +246,28 @@ class Agent:
                 limits[asset] = _market_limits(market, slippage)
         return limits
 
-    def _place(self, now: datetime, decision_id: str, orders: tuple[OrderIntent, ...]) -> None:
-        for n, order in enumerate(orders):
-            client_order_id = _client_order_id(decision_id, n)
-            self.state.order_decisions[client_order_id] = decision_id
-            request = OrderRequest(
-                client_order_id,
+    def _place(
+        self, now: datetime, decision_id: str, orders: tuple[OrderIntent, ...]
+    ) -> list[Order]:
+        """Send the approved orders, each intent committed to the store before it leaves."""
+        requests = [
+            OrderRequest(
+                _client_order_id(decision_id, n),
                 self.symbols[order.asset],
                 order.side,
                 OrderType.MARKET,
                 order.amount,
             )
+            for n, order in enumerate(orders)
+        ]
+        if self.store is not None and requests:
+            self.store.record_intents(now, decision_id, requests)
+        placed_orders = []
+        for order, request in zip(orders, requests, strict=True):
+            self.state.order_decisions[request.client_order_id] = decision_id
             fields = {
                 "decision_id": decision_id,
-                "client_order_id": client_order_id,
+                "client_order_id": request.client_order_id,
                 "asset": order.asset,
                 "side": order.side.value,
                 "amount": order.amount,
@@ -265,11 +279,14 @@ class Agent:
                 placed = self.venue.place_order(request, now)
             except VenueError as exc:
                 self.journal.write("order", now, **fields, status="error", error=str(exc))
-                self._venue_error(now, exc, call="place_order", client_order_id=client_order_id)
+                self._venue_error(
+                    now, exc, call="place_order", client_order_id=request.client_order_id
+                )
                 continue
             self.state.consecutive_errors = 0
             if order.side is Side.BUY:
                 self.state.turnover_today += order.notional
+            placed_orders.append(placed)
             self.journal.write(
                 "order",
                 now,
@@ -277,6 +294,7 @@ class Agent:
                 status=placed.status.value,
                 venue_order_id=placed.venue_order_id,
             )
+        return placed_orders
 
     def _fills(self, now: datetime) -> tuple[Trade, ...]:
         state = self.state
@@ -355,9 +373,38 @@ class Agent:
             orders=[],
             prices=prices,
         )
-        return TickResult(
+        result = TickResult(
             now, decision_id, "refused", reason, None, None, None, prices, balances or {}, ()
         )
+        self._save(result, None if session is None else session.date(), [])
+        return result
+
+    def _save(self, result: TickResult, asof: date | None, placed: list[Order]) -> None:
+        """The tick's state in one store transaction (when the run has a store)."""
+        if self.store is None:
+            return
+        state, targets_ = self.state, result.targets
+        with self.store.tick(result.now) as saved:
+            saved.decision(result.decision_id, asof, result.action, result.reason)
+            if result.breakout is not None and targets_ is not None:
+                saved.breakout(result.breakout.state.value, targets_.stage, targets_.budget)
+            for order in placed:
+                saved.order_update(
+                    order.client_order_id, order.status.value, order.venue_order_id, order.filled
+                )
+            for trade in result.fills:
+                saved.fill(trade)
+            if result.balances:
+                saved.positions(result.balances)
+            saved.last_good_prices(state.last_good_prices)
+            if result.verdict is not None:
+                cash = result.balances.get(self.config.venue.quote)
+                saved.equity(result.verdict.equity, cash, result.verdict.drawdown)
+            saved.peak_equity(None if math.isnan(state.peak_equity) else state.peak_equity)
+            if state.turnover_day is not None:
+                saved.turnover(state.turnover_day, state.turnover_today)
+            saved.halts(state.halts)
+        self.store.set_consecutive_errors(state.consecutive_errors)
 
     def _read_error(self, now: datetime, exc: DataError | VenueError) -> None:
         """A market-data read that gave up: journalled; a venue's counts toward the budget."""

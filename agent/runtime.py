@@ -15,10 +15,18 @@ from agent.marketdata.replay import ReplayData
 from agent.marketdata.sample import write_sample
 from agent.ports import Market
 from agent.signal import BreakoutSignal, SignalInputs
+from agent.store import Store
 from agent.venue.paper import PaperVenue
 
 SAMPLE_MANIFEST = "sample.json"
-OUTPUTS = ("decisions.jsonl", "equity.csv", "summary.json")
+OUTPUTS = (
+    "decisions.jsonl",
+    "equity.csv",
+    "summary.json",
+    "state.sqlite",
+    "state.sqlite-wal",
+    "state.sqlite-shm",
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,12 @@ class RunFiles:
     @property
     def journal(self) -> Path:
         return self.root / "decisions.jsonl"
+
+    def open_store(self, run_id: str, config_hash: str, mode: str, started_at: datetime) -> Store:
+        """The run's state store (`state.sqlite`), begun for this run."""
+        store = Store.open(self.root)
+        store.begin_run(run_id, config_hash, mode, started_at)
+        return store
 
     @classmethod
     def create(cls, root: Path, *, keep_previous: bool = False) -> RunFiles:

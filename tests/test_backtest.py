@@ -193,3 +193,34 @@ def test_client_order_ids_are_recorded_in_the_decision_and_valid_on_every_exchan
         elif record["event"] == "order":
             assert record["client_order_id"] in decided[record["decision_id"]]
             assert re.fullmatch(r"[A-Za-z0-9-]{1,36}", record["client_order_id"])
+
+
+def test_a_run_keeps_its_state_in_the_store_tick_by_tick(sample_dir, tmp_path):
+    from agent.store import Store
+
+    config = sample_config(sample_dir)
+    start, end = pd.Timestamp("2016-11-01"), pd.Timestamp("2017-01-20")
+    result = run_backtest(config, tmp_path / "run", start=start, end=end, mode="run")
+    records = list(read_journal(result.files.journal))
+    with Store.open(tmp_path / "run") as store:
+        run = store.run()
+        assert run is not None
+        assert run.config_hash == config.hash()
+        assert store.last_tick_at() == pd.Timestamp("2017-01-21", tz="UTC").to_pydatetime()
+        decision = store.last_decision()
+        assert decision is not None
+        last = [r for r in records if r["event"] == "decision"][-1]
+        assert decision.decision_id == last["decision_id"]
+        orders = store.orders()
+        journal_orders = {r["client_order_id"] for r in records if r["event"] == "order"}
+        assert {o.client_order_id for o in orders} == journal_orders
+        assert all(o.status == "closed" for o in orders)
+        journal_fills = {r["trade_id"] for r in records if r["event"] == "fill"}
+        assert store.seen_trade_ids() == journal_fills
+        held = result.equity.iloc[-1]
+        positions = store.positions()
+        btc_value = positions.get("BTC", 0.0) * last["prices"]["BTC"]
+        assert btc_value == pytest.approx(held["BTC_value"])
+        assert held["BTC_value"] > 0
+        assert positions["USDT"] == pytest.approx(held["cash"])
+        assert store.peak_equity() == pytest.approx(result.equity["equity"].max(), rel=1e-9)
