@@ -188,6 +188,30 @@ def doctor(config: ConfigOption = DEFAULT_CONFIG) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/sim.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+) -> None:
+    """Where a run stands: breakout state, stage, positions and weights, open orders, the last
+    decision and its reason, halts, the last heartbeat."""
+    import json
+
+    from agent.status import run_status
+    from agent.store import StoreError
+
+    try:
+        state = run_status(run_dir)
+    except StoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(state, indent=2))
+        return
+    from agent.output import print_status
+
+    print_status(state)
+
+
 def _day(value: date | None) -> pd.Timestamp | None:
     import pandas as pd
 

@@ -110,3 +110,26 @@ def _format(key: str, value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:,.2f}"
+
+
+def print_status(state: dict[str, Any]) -> None:
+    breakout = state["breakout"] or {"state": "-", "stage": 0, "target_exposure": 0.0}
+    console.print(
+        f"run {state['run_id']} ({state['mode']}), last heartbeat {state['heartbeat']}\n"
+        f"breakout {breakout['state']}, stage {breakout['stage']}, "
+        f"target exposure {breakout['target_exposure']:.0%}; equity {state['equity']:,.2f}"
+    )
+    table = Table("asset", "amount", "value", "weight")
+    for asset, held in state["positions"].items():
+        weight = "-" if held["weight"] is None else f"{held['weight']:.1%}"
+        table.add_row(asset, f"{held['amount']:.6g}", f"{held['value']:,.2f}", weight)
+    console.print(table)
+    orders = state["open_orders"]
+    console.print(f"open orders: {len(orders)}")
+    for o in orders:
+        console.print(f"  {o['client_order_id']} {o['side']} {o['amount']:.6g} {o['symbol']}")
+    decision = state["last_decision"]
+    if decision:
+        console.print(f"last decision {decision['decision_id']}: {decision['reason']}")
+    halts = ", ".join(state["halts"]) or "none"
+    console.print(f"halts: {halts}; consecutive venue errors: {state['consecutive_errors']}")

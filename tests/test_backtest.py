@@ -224,3 +224,32 @@ def test_a_run_keeps_its_state_in_the_store_tick_by_tick(sample_dir, tmp_path):
         assert held["BTC_value"] > 0
         assert positions["USDT"] == pytest.approx(held["cash"])
         assert store.peak_equity() == pytest.approx(result.equity["equity"].max(), rel=1e-9)
+
+
+def test_status_reads_where_a_run_stands_from_its_store(sample_dir, tmp_path):
+    run = run_backtest(
+        sample_config(sample_dir),
+        tmp_path / "run",
+        start=pd.Timestamp("2016-11-01"),
+        end=pd.Timestamp("2016-12-20"),
+        mode="run",
+    )
+    result = runner.invoke(app, ["status", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.stdout)
+    assert state["heartbeat"] == "2016-12-21T00:00:00+00:00"
+    assert state["breakout"] == {"state": "confirmed", "stage": 2, "target_exposure": 0.25}
+    last = run.equity.iloc[-1]
+    assert state["positions"]["BTC"]["weight"] == pytest.approx(last["BTC_weight"])
+    assert state["equity"] == pytest.approx(last["equity"])
+    assert state["open_orders"] == []
+    assert state["last_decision"]["asof"] == "2016-12-20"
+    readable = runner.invoke(app, ["status", str(tmp_path / "run")])
+    assert "breakout confirmed, stage 2" in readable.stdout
+
+
+def test_status_of_a_folder_without_a_run_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["status", str(tmp_path)])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "not a run folder" in line

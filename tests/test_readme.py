@@ -32,6 +32,15 @@ def readme_commands() -> list[str]:
 COMMANDS = readme_commands()
 
 
+def stop_after_decisions(process: subprocess.Popen, journal: Path, count: int = 3) -> None:
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count('"decision"') >= count:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     folder = tmp_path / "project"
@@ -56,18 +65,17 @@ def test_readme_command_works_as_written(command: str, project: Path):
     if argv[0] == "python":
         argv[0] = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPILLOVER__")}
+    if argv[1:2] == ["status"]:  # a run folder to look at: the README's first command, stopped
+        run = [argv[0], "run"]
+        started = subprocess.Popen(run, cwd=project, env=env, stdout=subprocess.DEVNULL)
+        stop_after_decisions(started, project / "runs" / "sim" / "decisions.jsonl")
+        assert started.wait(timeout=60) == 0
     process = subprocess.Popen(
         argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     if argv[1:2] == ["run"]:
         run_dir = project / "runs" / ("demo" if "--run-dir" in argv else "sim")
-        journal = run_dir / "decisions.jsonl"
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            if journal.exists() and journal.read_text().count('"decision"') >= 3:
-                break
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
+        stop_after_decisions(process, run_dir / "decisions.jsonl")
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, f"{command}\n{stdout}\n{stderr}"
     assert "Traceback" not in stderr
