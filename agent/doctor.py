@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from agent.clock import SimClock
 from agent.config import Config
 from agent.secrets import ALPACA_KEY_NAMES, MissingSecret, exchange_key_names
 
@@ -64,7 +65,7 @@ def run_checks(
         return
     hosts = ", ".join(venue.api_hosts())
     yield Check(Level.OK, f"{venue.exchange_id}: sandbox mode on, calls go to {hosts}")
-    data = live_data(config, env, venue, None, _NowClock(now))
+    data = live_data(config, env, venue, None, SimClock(now()))
     session = pd.Timestamp(now().date())
     for symbol in dict.fromkeys((config.data.index, config.data.benchmark)):
         try:
@@ -111,11 +112,6 @@ def _market_checks(
             yield Check(Level.WARN, f"{symbol}: last daily bar {bars.index[-1].date()} is stale")
         else:
             yield Check(Level.OK, f"{symbol}: listed, last daily bar {bars.index[-1].date()}")
-
-
-@dataclass(frozen=True)
-class _NowClock:
-    now: Callable[[], datetime]
 
 
 def _set(name: str, missing: list[str]) -> str:
