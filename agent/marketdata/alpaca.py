@@ -9,8 +9,10 @@ session, and any later bar is dropped.
 One symbol per request (alpaca-py's `limit` is a total across symbols), from `start` to that
 session, no limit: alpaca-py follows `next_page_token` itself. Bars are cached per symbol and the
 tail is fetched again, from the last cached bar, once `end` asks past the cache and a newer
-session has closed. The overlapping bar must come back unchanged; if it does not (a split or
-dividend re-adjusted history, or a correction), the whole history is fetched again.
+session has closed; a fetch that stops short of the last completed session (a bar not yet
+published) is cached only up to its last bar, so the next call asks again. The overlapping bar
+must come back unchanged; if it does not (a split or dividend re-adjusted history, or a
+correction), the whole history is fetched again.
 
 Retries are tenacity's alone: alpaca-py's own (3 more tries, 3 s apart, on 429 and 504) is
 switched off by setting the client's `_retry` to 0 and `_retry_codes` to [] (its constructor
@@ -36,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from agent.clock import EquitySessions
-from agent.marketdata.replay import first_problem
+from agent.marketdata.checks import bar_values, earliest, order_checks, value_checks
 from agent.ports import BAR_COLUMNS, DataError
 from agent.secrets import ALPACA_KEY_NAMES, load_env, require
 
@@ -65,7 +67,8 @@ def _utc_now() -> datetime:
 class _Cached:
     bars: pd.DataFrame
     through: pd.Timestamp
-    """The last completed session when fetched: the bars are complete up to it."""
+    """The bars are complete up to this session: the last completed one when fetched, or the
+    last bar served if that is older (a bar not yet published is asked for again)."""
 
 
 class AlpacaData:
@@ -153,7 +156,7 @@ class AlpacaData:
         if cached is not None and cached.through >= last:
             return cached.bars
         bars = self._history(symbol, last) if cached is None else self._extend(symbol, cached, last)
-        self._cache[symbol] = _Cached(bars, last)
+        self._cache[symbol] = _Cached(bars, min(last, bars.index[-1]))
         return bars
 
     def _last_closed(self) -> pd.Timestamp:
@@ -355,25 +358,24 @@ def _frame(symbol: str, raw: Any) -> pd.DataFrame:
 
 
 def _validate(symbol: str, bars: pd.DataFrame) -> None:
-    """The checks of replayed files: one bar per session, in order, sane prices and volume."""
-    ns = bars.index.asi8
-    steps = np.diff(ns)
-    if (steps <= 0).any():
-        i = int(np.argmax(steps <= 0)) + 1
-        day, before = _day(bars.index[i]), _day(bars.index[i - 1])
-        problem = (
-            f"two bars for session {day}"
-            if steps[i - 1] == 0
-            else f"session {day} comes after {before}: bars out of order"
+    """The checks of every bar (`checks`): one bar per session, in order, sane prices and volume."""
+
+    def day(i: int) -> str:
+        return _day(bars.index[i])
+
+    order = earliest(
+        order_checks(
+            bars.index.asi8,
+            lambda i: f"two bars for session {day(i)}",
+            lambda i: f"session {day(i)} comes after {day(i - 1)}: bars out of order",
         )
-        raise DataError(f"alpaca {symbol}: {problem}")
-    frame = pd.DataFrame(
-        {"date": bars.index.strftime("%Y-%m-%d"), **{c: bars[c].to_numpy() for c in BAR_COLUMNS}}
     )
-    found = first_problem(frame, pd.Series(bars.index))
+    if order is not None:
+        raise DataError(f"alpaca {symbol}: {order[1]}")
+    found = earliest(value_checks(bar_values(bars)))
     if found is not None:
         row, message = found
-        raise DataError(f"alpaca {symbol}: {frame['date'].iloc[row]}: {message}")
+        raise DataError(f"alpaca {symbol}: {day(row)}: {message}")
 
 
 def _same(new: pd.Series, old: pd.Series) -> bool:

@@ -10,18 +10,16 @@ being line 1. Blank lines are not skipped, so line numbers always match the file
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from agent.marketdata.checks import earliest, order_checks, value_checks
 from agent.ports import BAR_COLUMNS, DataError
 
 HEADER = ("date", *BAR_COLUMNS)
-PRICES = ("open", "high", "low", "close")
 _DTYPES = {"date": str, **dict.fromkeys(BAR_COLUMNS, "float64")}
-_TOLERANCE = 1e-9
 _NA_TEXT = {"nan", "na", "n/a", "null", "none", "-nan", "#n/a", "<na>"}
 """Read as missing (NaN) by pandas, so never "not a number"."""
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -103,67 +101,23 @@ def _header_problem(columns: tuple[str, ...]) -> str:
 
 
 def first_problem(frame: pd.DataFrame, dates: pd.Series) -> tuple[int, str] | None:
-    """The earliest bad row and what is wrong with it, or None; checks are vectorised."""
-    values = {c: frame[c].to_numpy(dtype=float) for c in BAR_COLUMNS}
-    ns = dates.to_numpy(dtype="datetime64[ns]").view("int64")
-    previous = np.concatenate(([np.iinfo(np.int64).min], ns[:-1]))
-    low, high = values["low"], values["high"]
-    slack = _TOLERANCE * np.abs(high)
-    checks: list[tuple[np.ndarray, Callable[[int], str]]] = [
-        (dates.isna().to_numpy(), lambda i: _bad_date(frame.iloc[i])),
-    ]
-    for column in PRICES:
-        price = values[column]
-        checks.append((np.isnan(price), lambda i, c=column: f"{c} is missing"))
-        checks.append(
-            (
-                ~np.isnan(price) & ~(np.isfinite(price) & (price > 0)),
-                lambda i, c=column: f"{c} is {values[c][i]:g}: prices must be > 0 and finite",
-            )
-        )
-    volume = values["volume"]
-    checks += [
-        (
-            ~np.isnan(volume) & ~(np.isfinite(volume) & (volume >= 0)),
-            lambda i: f"volume is {volume[i]:g}: must be >= 0 (or empty when unknown)",
-        ),
-        (high < low, lambda i: f"high {high[i]:g} is below low {low[i]:g}"),
-    ]
-    for column in ("open", "close"):
-        price = values[column]
-        checks.append(
-            (
-                price > high + slack,
-                lambda i, c=column: f"{c} {values[c][i]:g} is above high {high[i]:g}",
-            )
-        )
-        checks.append(
-            (
-                price < low - _TOLERANCE * np.abs(low),
-                lambda i, c=column: f"{c} {values[c][i]:g} is below low {low[i]:g}",
-            )
-        )
-    checks += [
-        (
-            ns == previous,
-            lambda i: f"duplicate date {frame['date'].iloc[i]} (also on line {i + 1})",
-        ),
-        (
-            (ns < previous) & dates.notna().to_numpy(),
-            lambda i: (
-                f"date {frame['date'].iloc[i]} is before {frame['date'].iloc[i - 1]} "
-                "on the line above: dates must increase"
+    """The earliest bad row and what is wrong with it, or None: the checks of `checks`, with
+    date problems worded by line."""
+    text = frame["date"]
+    return earliest(
+        [
+            (dates.isna().to_numpy(), lambda i: _bad_date(frame.iloc[i])),
+            *value_checks({c: frame[c].to_numpy(dtype=float) for c in BAR_COLUMNS}),
+            *order_checks(
+                dates.to_numpy(dtype="datetime64[ns]").view("int64"),
+                lambda i: f"duplicate date {text.iloc[i]} (also on line {i + 1})",
+                lambda i: (
+                    f"date {text.iloc[i]} is before {text.iloc[i - 1]} "
+                    "on the line above: dates must increase"
+                ),
             ),
-        ),
-    ]
-    first: tuple[int, str] | None = None
-    for mask, describe in checks:
-        if not mask.any():
-            continue
-        row = int(np.argmax(mask))
-        if first is None or row < first[0]:
-            first = (row, describe(row))
-    return first
+        ]
+    )
 
 
 def _bad_date(row: pd.Series) -> str:
