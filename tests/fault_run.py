@@ -284,6 +284,41 @@ def _exchange(exchange_id: str) -> LoopbackEmulator:
     raise ValueError(f"no emulator for {exchange_id!r}; known: {', '.join(EXCHANGES)}")
 
 
+# -- pieces for other harnesses (tests/crash_run.py) ---------------------------------------
+
+
+def new_exchange(exchange_id: str) -> LoopbackEmulator:
+    """A fresh exchange emulator holding MARKETS, as `run_against_emulators` uses."""
+    return _exchange(exchange_id)
+
+
+def crypto_frames(bars: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The crypto series of the sample (`BTC-USD`, ...), which the exchange emulator serves."""
+    return {symbol: frame for symbol, frame in bars.items() if symbol.endswith("-USD")}
+
+
+def emulator_env(
+    exchange_id: str, exchange: LoopbackEmulator, alpaca: AlpacaEmulator
+) -> dict[str, str]:
+    """The environment variables a run needs for the emulators' keys."""
+    key_name, secret_name = exchange_key_names(exchange_id)
+    return {
+        ALPACA_KEY_NAMES[0]: alpaca.api_key,
+        ALPACA_KEY_NAMES[1]: alpaca.secret_key,
+        key_name: exchange.api_key,
+        secret_name: exchange.secret,
+    }
+
+
+def exchange_positions(exchange: LoopbackEmulator) -> dict[str, Decimal]:
+    """Free plus locked balance of every asset, from the emulator's own books."""
+    with exchange.lock:
+        assets = sorted(set(exchange.free) | set(exchange.locked))
+        return {
+            a: exchange.free.get(a, Decimal(0)) + exchange.locked.get(a, Decimal(0)) for a in assets
+        }
+
+
 def run_against_emulators(
     exchange_id: str,
     fault_seed: int | None,

@@ -19,6 +19,11 @@ Fault kinds (`FAULT_KINDS`); each emulator may add its own:
   side effect, so for them this is a timeout.
 - `reset`: the request IS processed, then the connection is closed at once without an answer
   (the client sees a dropped connection, not a timeout).
+
+Two hooks for harnesses that drive a client in another process (`tests/crash_run.py`), both off by
+default: `control_routes` maps (method, path) to a handler answered before anything else (not
+recorded, never faulted), and `on_create(record)` is called after an order creation has been
+processed; when it returns True the answer is dropped (the connection closes without a reply).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
 log = logging.getLogger("tests.emulators")
@@ -358,6 +365,10 @@ class LoopbackEmulator:
         self.injected_faults: list[tuple[str, str, str]] = []
         self._faults: FaultPlan | None = None
         self._scripted: list[tuple[str, str | None, str | None]] = []
+        self.control_routes: dict[tuple[str, str], Callable[[Request], Reply | None]] = {}
+        """(method, path) -> handler, answered first: not recorded, never faulted."""
+        self.on_create: Callable[[CreateRequest], bool] | None = None
+        """Called after an order creation was processed; True drops its answer."""
         self._next_order_id = 1000
         self._next_trade_id = 5000
         self._stopping = threading.Event()
@@ -513,6 +524,9 @@ class LoopbackEmulator:
 
     def serve(self, request: Request) -> Reply | None:
         """Answer one request (None: close the connection without an answer)."""
+        control = self.control_routes.get((request.method, request.path))
+        if control is not None:
+            return control(request)
         with self.lock:
             self.requests.append((request.method, request.path))
             kind = self._take_fault(request.method, request.path)
@@ -528,6 +542,11 @@ class LoopbackEmulator:
             reply = self._process(request, record)
         else:
             reply = self.fault_reply(kind)
+        hook = self.on_create
+        processed = kind is None or kind in PROCESSED
+        if processed and record is not None and hook is not None and hook(record):
+            record.status = None
+            return None
         if record is not None:
             record.status = None if kind in UNANSWERED else reply.status
         if kind == "malformed":
