@@ -189,6 +189,8 @@ class CrashRun:
     """Decision records per tick time (`ts`): a tick rerun after a kill has more than one."""
     order_ticks: tuple[tuple[str, int], ...]
     """(ts, orders) of every decision that placed orders, in journal order."""
+    created: tuple[tuple[str, str, str, str], ...]
+    """(simulated time, symbol, side, amount) of every order the exchange created, in order."""
     torn_files: int
     torn_bytes: int
     """Files the journal set aside as torn tails (`decisions.jsonl.torn-*`): not journal lines."""
@@ -227,6 +229,8 @@ class CrashCheck:
     unfired: int
     failures: tuple[str, ...]
     kills: int = field(default=0)
+    first_divergence: str | None = None
+    """The first tick at which the exchange created other orders than in the uninterrupted run."""
 
     @property
     def ok(self) -> bool:
@@ -237,6 +241,8 @@ class CrashCheck:
         if self.position_differences:
             shown = ", ".join(f"{a} {x} vs {y}" for a, (x, y) in self.position_differences.items())
             out.append(f"positions differ (uninterrupted vs killed): {shown}")
+            if self.first_divergence:
+                out.append(f"first divergence: {self.first_divergence}")
         if self.duplicate_client_ids:
             out.append(f"client ids placed twice: {', '.join(self.duplicate_client_ids)}")
         if not self.journal_parses:
@@ -265,7 +271,27 @@ def compare(reference: CrashRun, crashed: CrashRun) -> CrashCheck:
         unfired=len(crashed.unfired),
         failures=failures,
         kills=len(crashed.kills),
+        first_divergence=first_divergence(reference, crashed),
     )
+
+
+def first_divergence(reference: CrashRun, crashed: CrashRun) -> str | None:
+    """The first simulated tick at which the exchange created other orders (symbol, side,
+    amount) in the killed run than in the uninterrupted one, both shown; None if none does."""
+
+    def by_tick(run: CrashRun) -> dict[str, list[str]]:
+        ticks: dict[str, list[str]] = {}
+        for when, symbol, side, amount in run.created:
+            ticks.setdefault(when, []).append(f"{side.lower()} {amount} {symbol}")
+        return {when: sorted(orders) for when, orders in ticks.items()}
+
+    a, b = by_tick(reference), by_tick(crashed)
+    for when in sorted(set(a) | set(b)):
+        if a.get(when) != b.get(when):
+            shown = ", ".join(a.get(when, [])) or "none"
+            killed = ", ".join(b.get(when, [])) or "none"
+            return f"{when[:16]}: uninterrupted {shown}; killed {killed}"
+    return None
 
 
 # -- the schedule ----------------------------------------------------------------------------------
@@ -341,6 +367,8 @@ class _World:
         self.child_pid: int | None = None
         self.create_plan: KillPlan | None = None
         self.creates_seen = 0
+        self.created: list[tuple[str, str, str, str]] = []
+        """(simulated time, symbol, side, amount) of every order the exchange created."""
         self.contact = threading.Event()
         """Set by the first control request of the child's life."""
         routes = {
@@ -378,7 +406,14 @@ class _World:
         return Reply.json({})
 
     def _on_create(self, record: CreateRequest) -> bool:
+        order = None
+        if record.order_id is not None:
+            with self.exchange.lock:
+                order = self.exchange.find_order(None, order_id=record.order_id)
         with self.lock:
+            if order is not None:
+                when = self.clock.current.isoformat()
+                self.created.append((when, order.symbol, order.side, str(order.qty)))
             plan, pid = self.create_plan, self.child_pid
             if plan is None or pid is None or plan.at is None or self.clock.current < plan.at:
                 return False
@@ -572,6 +607,7 @@ def run_child(
         journal_check=check_journal(journal),
         decision_times=decisions,
         order_ticks=tuple(order_ticks),
+        created=tuple(world.created),
         torn_files=len(torn),
         torn_bytes=sum(path.stat().st_size for path in torn),
         seconds=time.perf_counter() - started,
