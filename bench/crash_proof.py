@@ -9,11 +9,13 @@ kind at least once when `--kills` allows: intent committed and not sent, order p
 answered, journal line, torn journal line, tick commit, venue read, wall clock), one line per kill
 as it happens, then the checks. A summary table follows: kills by kind, restarts, planned kills
 that never fired, create requests, orders, client ids sent twice, duplicate orders, journal lines
-checked, torn tails set aside, ticks run again, reconcile records, decisions missing, positions
-equal, seconds. It measures and prints, asserts nothing; the exit code is 1 when a check failed
-(positions differ, a duplicate, a line that is not strict JSON or cites no decision, a decision
-missing, a kill that never fired, a life that crashed), else 0. Run folders and each life's output
-stay under `--out`.
+checked, torn tails set aside, ticks run again, reconcile records, decisions missing, orders no
+decision record names, positions equal, seconds. It measures and prints, asserts nothing; the
+exit code is 1 when a check failed (positions differ, a duplicate, a line that is not strict
+JSON or cites no decision, a decision missing, an order no decision names, a kill that never
+fired, a life that crashed), else 0; when positions differ it names the first tick at which the
+exchange saw other orders than in the uninterrupted run, and the last kill before it. Run
+folders and each life's output stay under `--out`.
 
 The default window (124 daily ticks from 2016-10-15) covers the 2016 planted breakout, its lag
 window and the start of the taper: about 40 orders. See tests/crash_run.py for how it is driven.
@@ -136,6 +138,7 @@ def _table(results: list[tuple[str, CrashRun, CrashRun, CrashCheck]]) -> str:
             "decisions missing",
             lambda r, c, k: f"{len(k.missing_decisions)} of {len(r.decision_times)}",
         ),
+        ("orders no decision names", lambda r, c, k: str(len(k.undecided_orders))),
         ("positions equal", lambda r, c, k: "yes" if not k.position_differences else "NO"),
         ("failure", lambda r, c, k: "; ".join(k.failures) or "none"),
         ("seconds", lambda r, c, k: f"{c.seconds:.1f} (uninterrupted {r.seconds:.1f})"),

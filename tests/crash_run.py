@@ -189,8 +189,10 @@ class CrashRun:
     """Decision records per tick time (`ts`): a tick rerun after a kill has more than one."""
     order_ticks: tuple[tuple[str, int], ...]
     """(ts, orders) of every decision that placed orders, in journal order."""
-    created: tuple[tuple[str, str, str, str], ...]
-    """(simulated time, symbol, side, amount) of every order the exchange created, in order."""
+    created: tuple[tuple[str, str, str, str, str], ...]
+    """(simulated time, symbol, side, amount, client id) of every order the exchange created."""
+    decided_client_ids: frozenset[str]
+    """Client order ids named by the orders of decision records in the journal."""
     torn_files: int
     torn_bytes: int
     """Files the journal set aside as torn tails (`decisions.jsonl.torn-*`): not journal lines."""
@@ -213,6 +215,11 @@ class CrashRun:
         return self.planned[len(self.kills) :]
 
     @property
+    def undecided_orders(self) -> list[str]:
+        """Client ids of orders the exchange created that no decision record names."""
+        return [row[4] for row in self.created if row[4] not in self.decided_client_ids]
+
+    @property
     def reruns(self) -> int:
         """Tick times with more than one decision record (ticks run again after a kill)."""
         return sum(1 for n in self.decision_times.values() if n > 1)
@@ -226,6 +233,8 @@ class CrashCheck:
     journal_problems: tuple[str, ...]
     missing_decisions: tuple[str, ...]
     """Tick times of the uninterrupted run with no decision record in the killed run."""
+    undecided_orders: tuple[str, ...]
+    """Client ids of orders the exchange created that no decision record in the journal names."""
     unfired: int
     failures: tuple[str, ...]
     kills: int = field(default=0)
@@ -250,6 +259,8 @@ class CrashCheck:
         out += [f"journal: {p}" for p in self.journal_problems[:5]]
         if self.missing_decisions:
             out.append(f"decisions missing at {', '.join(self.missing_decisions[:5])}")
+        if self.undecided_orders:
+            out.append(f"orders no decision names: {', '.join(self.undecided_orders[:5])}")
         if self.unfired:
             out.append(f"{self.unfired} planned kill(s) never fired")
         return out
@@ -268,6 +279,7 @@ def compare(reference: CrashRun, crashed: CrashRun) -> CrashCheck:
         journal_parses=crashed.journal_check.parses,
         journal_problems=crashed.journal_check.problems,
         missing_decisions=tuple(missing),
+        undecided_orders=tuple(crashed.undecided_orders),
         unfired=len(crashed.unfired),
         failures=failures,
         kills=len(crashed.kills),
@@ -281,7 +293,7 @@ def first_divergence(reference: CrashRun, crashed: CrashRun) -> str | None:
 
     def by_tick(run: CrashRun) -> dict[str, list[str]]:
         ticks: dict[str, list[str]] = {}
-        for when, symbol, side, amount in run.created:
+        for when, symbol, side, amount, _ in run.created:
             ticks.setdefault(when, []).append(f"{side.lower()} {amount} {symbol}")
         return {when: sorted(orders) for when, orders in ticks.items()}
 
@@ -367,8 +379,8 @@ class _World:
         self.child_pid: int | None = None
         self.create_plan: KillPlan | None = None
         self.creates_seen = 0
-        self.created: list[tuple[str, str, str, str]] = []
-        """(simulated time, symbol, side, amount) of every order the exchange created."""
+        self.created: list[tuple[str, str, str, str, str]] = []
+        """(simulated time, symbol, side, amount, client id) of every order created."""
         self.contact = threading.Event()
         """Set by the first control request of the child's life."""
         routes = {
@@ -413,7 +425,8 @@ class _World:
         with self.lock:
             if order is not None:
                 when = self.clock.current.isoformat()
-                self.created.append((when, order.symbol, order.side, str(order.qty)))
+                row = (when, order.symbol, order.side, str(order.qty), order.client_id)
+                self.created.append(row)
             plan, pid = self.create_plan, self.child_pid
             if plan is None or pid is None or plan.at is None or self.clock.current < plan.at:
                 return False
@@ -586,7 +599,7 @@ def run_child(
             counts = len(exchange.create_requests), len(exchange.orders), len(exchange.trades)
             sent = Counter(r.client_id for r in exchange.create_requests if r.client_id)
     journal = run_dir / "decisions.jsonl"
-    decisions, order_ticks = _decisions(journal)
+    decisions, order_ticks, decided = _decisions(journal)
     torn = sorted(run_dir.glob("decisions.jsonl.torn*"))
     return CrashRun(
         exchange_id=exchange_id,
@@ -608,17 +621,19 @@ def run_child(
         decision_times=decisions,
         order_ticks=tuple(order_ticks),
         created=tuple(world.created),
+        decided_client_ids=frozenset(decided),
         torn_files=len(torn),
         torn_bytes=sum(path.stat().st_size for path in torn),
         seconds=time.perf_counter() - started,
     )
 
 
-def _decisions(journal: Path) -> tuple[Counter[str], list[tuple[str, int]]]:
+def _decisions(journal: Path) -> tuple[Counter[str], list[tuple[str, int]], set[str]]:
     times: Counter[str] = Counter()
     order_ticks: list[tuple[str, int]] = []
+    client_ids: set[str] = set()
     if not journal.exists():
-        return times, order_ticks
+        return times, order_ticks, client_ids
     with open(journal, encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -629,7 +644,8 @@ def _decisions(journal: Path) -> tuple[Counter[str], list[tuple[str, int]]]:
                 times[record["ts"]] += 1
                 if record.get("orders"):
                     order_ticks.append((record["ts"], len(record["orders"])))
-    return times, order_ticks
+                    client_ids.update(o.get("client_order_id") for o in record["orders"])
+    return times, order_ticks, client_ids
 
 
 def _parse(ts: str) -> datetime:
