@@ -20,6 +20,13 @@ looks secret becomes "***" at any depth, and every occurrence of a known secret 
 
 Each record is one `write()` of a complete line to a file opened in append mode, then `flush()`,
 then `os.fsync()` when asked: a crash leaves whole lines behind, and at most a torn last one.
+
+Opening an existing journal repairs a torn tail (see `Journal.repair`): the bytes after the last
+line that is a strict JSON object ending in a newline are copied to a sibling
+`<name>.torn-<UTC stamp>` file, the journal is truncated to that line, and a `journal_repair`
+record goes in before the first record written after opening, with that record's `ts`. The stamp
+is the journal's last modification time, when it was torn, not the clock's. Only the end of the
+file is read to find the tail; the line count costs one more pass, on repair only.
 """
 
 from __future__ import annotations
@@ -31,19 +38,20 @@ import json
 import math
 import os
 import re
+import shutil
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 import numpy as np
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
-__all__ = ["ACTIONS", "EVENTS", "REDACTED", "Journal", "read_journal"]
+__all__ = ["ACTIONS", "EVENTS", "REDACTED", "Journal", "JournalRepair", "read_journal"]
 
 EVENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -73,6 +81,7 @@ EVENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "risk": ("decision_id", "rule", "asset", "wanted", "allowed", "reason"),
         "halt": ("rule", "reason"),
         "error": ("error", "message"),
+        "journal_repair": ("torn_bytes", "set_aside", "after_line", "preview"),
     }
 )
 """Event name -> the fields its record must carry beyond `ts`, `run_id` and `event`."""
@@ -95,6 +104,21 @@ _SECRET_KEY_PARTS = (
 _MIN_SECRET_LENGTH = 6
 # Frames only, never local variables: a local may hold a key.
 _TRACEBACK = ExceptionDictTransformer(show_locals=False, use_rich=False)
+_CHUNK = 1 << 16
+_PREVIEW_CHARS = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JournalRepair:
+    """What opening a journal with a torn tail did: the `journal_repair` record's numbers."""
+
+    torn_bytes: int
+    set_aside: Path
+    """The full path of the file holding the torn bytes; the record carries its name."""
+    after_line: int
+    """The good lines kept: the torn bytes came after this line (0: the file was all torn)."""
+    preview: str
 
 
 class Journal:
@@ -102,7 +126,8 @@ class Journal:
 
     `write()` returns the record as written (JSON-ready, redacted, `ts` rendered), which equals
     `json.loads()` of the line. Safe to share between threads; use as a context manager or call
-    `close()`.
+    `close()`. `repair` is None when the file was new or clean, else the JournalRepair done on
+    opening it.
     """
 
     def __init__(
@@ -118,6 +143,8 @@ class Journal:
         self.path = Path(path)
         self.run_id = run_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repair = _repair_tail(self.path)
+        self._pending_repair = self.repair
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open until close()
         self._lock = threading.Lock()
         self._last: dict[str, Any] = {}
@@ -131,6 +158,9 @@ class Journal:
 
     def write(self, event: str, ts: datetime, **fields: Any) -> dict[str, Any]:
         """Append one `event` record at `ts`; return the record as written.
+
+        The first write after a repair is preceded by the `journal_repair` record, at the same
+        `ts`: the journal never reads the clock.
 
         Raises ValueError for an unknown event, a missing required field (a field given as
         None is present), a reserved field name, a decision `action` outside ACTIONS or a naive
@@ -154,6 +184,16 @@ class Journal:
         with self._lock:
             if self._file.closed:
                 raise ValueError(f"journal {self.path} is closed")
+            if self._pending_repair is not None:
+                repair, self._pending_repair = self._pending_repair, None
+                self._log.msg(
+                    "journal_repair",
+                    ts=stamp,
+                    torn_bytes=repair.torn_bytes,
+                    set_aside=repair.set_aside.name,
+                    after_line=repair.after_line,
+                    preview=repair.preview,
+                )
             self._log.msg(event, ts=stamp, **fields)
             record, self._last = self._last, {}
         return record
@@ -200,17 +240,135 @@ class Journal:
         return event_dict
 
 
-def read_journal(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Yield the records of a journal; ValueError naming the line for any invalid line."""
-    with open(path, encoding="utf-8") as lines:
+def read_journal(
+    path: Path | str, *, on_invalid: Callable[[int, str], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield the records of a journal.
+
+    An invalid line (torn, not strict JSON, not an object, not UTF-8) raises ValueError naming
+    its line, unless `on_invalid` is given: then it is called with the line number and the
+    reason, and the line is skipped.
+    """
+    with open(path, "rb") as lines:
         for number, line in enumerate(lines, start=1):
             try:
-                record = json.loads(line, parse_constant=_reject_constant)
+                record = _parse_line(line)
             except ValueError as exc:
-                raise ValueError(f"{path}: line {number}: invalid JSON: {exc}") from exc
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {number}: not a JSON object")
+                if on_invalid is None:
+                    raise ValueError(f"{path}: line {number}: {exc}") from exc
+                on_invalid(number, str(exc))
+                continue
             yield record
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    return record
+
+
+def _repair_tail(path: Path) -> JournalRepair | None:
+    """Set aside the bytes after the last good line of `path` and truncate it there.
+
+    A good line is a strict JSON object ending in a newline. The copy is fsynced (with its
+    directory entry) before the journal is cut, so a crash in between leaves the torn bytes in
+    both places, never in neither.
+    """
+    try:
+        file = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with file:
+        size = file.seek(0, os.SEEK_END)
+        good = _good_end(file, size)
+        if good == size:
+            return None
+        file.seek(good)
+        preview = file.read(_PREVIEW_CHARS * 4).decode("utf-8", errors="replace")
+        torn_at = _EPOCH + timedelta(microseconds=os.fstat(file.fileno()).st_mtime_ns // 1000)
+        out, aside = _create_new(path.with_name(f"{path.name}.torn-{torn_at:%Y%m%dT%H%M%S%fZ}"))
+        with out:
+            file.seek(good)
+            shutil.copyfileobj(file, out, _CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        _fsync_dir(path.parent)
+        file.truncate(good)
+        file.flush()
+        os.fsync(file.fileno())
+        return JournalRepair(
+            torn_bytes=size - good,
+            set_aside=aside,
+            after_line=_count_lines(file, good),
+            preview=preview[:_PREVIEW_CHARS],
+        )
+
+
+def _create_new(path: Path) -> tuple[BinaryIO, Path]:
+    """Open `path` for writing, or `<path>-2`, `<path>-3`, ... when taken: never overwrite."""
+    candidate, n = path, 1
+    while True:
+        try:
+            return open(candidate, "xb"), candidate
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{path.name}-{n}")
+
+
+def _good_end(file: BinaryIO, size: int) -> int:
+    """The offset just past the last good line of `file`, 0 if none.
+
+    Reads backwards from the end in chunks and keeps one line in memory, so a clean journal of
+    any length costs one small read.
+    """
+    start, buf = size, b""
+
+    def newline_before(offset: int) -> int:
+        """The offset of the last newline before `offset`, -1 if none."""
+        nonlocal start, buf
+        while (found := buf.rfind(b"\n", 0, offset - start)) < 0:
+            if start == 0:
+                return -1
+            step = min(_CHUNK, start)
+            file.seek(start - step)
+            buf = file.read(step) + buf[: offset - start]
+            start -= step
+        return start + found
+
+    end = newline_before(size) + 1
+    while end > 0:
+        line_start = newline_before(end - 1) + 1
+        try:
+            _parse_line(buf[line_start - start : end - 1 - start])
+        except ValueError:
+            end = line_start
+        else:
+            return end
+    return 0
+
+
+def _count_lines(file: BinaryIO, end: int) -> int:
+    file.seek(0)
+    count = 0
+    while (left := end - file.tell()) > 0 and (chunk := file.read(min(1 << 20, left))):
+        count += chunk.count(b"\n")
+    return count
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's name durable: POSIX only, a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _LineSink:

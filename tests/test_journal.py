@@ -1,6 +1,8 @@
 import dataclasses
 import enum
 import json
+import os
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from risk.journal import EVENTS, Journal, read_journal
+from risk.journal import EVENTS, Journal, JournalRepair, read_journal
 
 TS = datetime(2021, 1, 4, 21, 0, tzinfo=UTC)
 SECRET = "sk-live-0123456789abcdef"
@@ -55,6 +57,12 @@ SAMPLES = {
     },
     "halt": {"rule": "drawdown", "reason": "drawdown 21% > 20%"},
     "error": {"error": "RuntimeError", "message": "venue down"},
+    "journal_repair": {
+        "torn_bytes": 12,
+        "set_aside": "j.jsonl.torn-20210104T210000000000Z",
+        "after_line": 3,
+        "preview": '{"ts": "2021',
+    },
 }
 
 
@@ -382,3 +390,233 @@ def test_read_journal_when_line_not_an_object_then_raises_naming_line(tmp_path):
     path.write_text('{"event": "stop"}\n[1, 2]\n')
     with pytest.raises(ValueError, match="line 2"):
         list(read_journal(path))
+
+
+def test_read_journal_when_line_not_utf8_then_raises_naming_line(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"event": "stop"}\n{"reason": "caf\xc3\n')
+    with pytest.raises(ValueError, match="line 2"):
+        list(read_journal(path))
+
+
+def test_read_journal_with_on_invalid_reports_bad_lines_by_number_and_yields_the_rest(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(
+        b'{"n": 1}\n{"ts": NaN}\n[1, 2]\n\n{"n": 5}\n{"reason": "caf\xc3\n{"n": 7}\n{"ts": "20'
+    )
+    invalid = []
+    records = list(read_journal(path, on_invalid=lambda n, why: invalid.append((n, why))))
+    assert records == [{"n": 1}, {"n": 5}, {"n": 7}]
+    assert [n for n, _ in invalid] == [2, 3, 4, 6, 8]
+    assert "NaN" in invalid[0][1]
+    assert invalid[1][1] == "not a JSON object"
+
+
+# --- repair of a torn tail on opening ---
+
+TORN = b'{"ts": "2021-01-04T21:00:00.000000Z", "run_id": "run-1", "event": "sto'
+
+
+def journal_with(path, *reasons):
+    """A clean journal of one `stop` record per reason; returns its bytes."""
+    with Journal(path, "run-1") as journal:
+        for reason in reasons:
+            journal.write("stop", TS, reason=reason)
+    return path.read_bytes()
+
+
+def set_aside_files(path):
+    return sorted(path.parent.glob(f"{path.name}.torn-*"))
+
+
+def test_torn_tail_without_newline_is_set_aside_and_cut_off(tmp_path):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a", "b")
+    path.write_bytes(clean + TORN)
+
+    journal = Journal(path, "run-1")
+    journal.close()
+
+    assert path.read_bytes() == clean
+    (aside,) = set_aside_files(path)
+    assert re.fullmatch(r"j\.jsonl\.torn-\d{8}T\d{12}Z", aside.name)
+    assert aside.read_bytes() == TORN
+    assert journal.repair == JournalRepair(
+        torn_bytes=len(TORN), set_aside=aside, after_line=2, preview=TORN.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        TORN + b'{"ts": "2021-01-04T21:00:00.000000Z", "event": "stop"}\n',  # glued to a record
+        b'{"ts": NaN, "event": "stop"}\n',
+        b"[1, 2]\n",
+        b"\n",
+    ],
+    ids=["glued", "nan", "not-an-object", "empty"],
+)
+def test_newline_terminated_invalid_last_line_is_set_aside(tmp_path, bad_line):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a", "b")
+    path.write_bytes(clean + bad_line)
+
+    with Journal(path, "run-1") as journal:
+        journal.write("stop", TS, reason="c")
+
+    (aside,) = set_aside_files(path)
+    assert aside.read_bytes() == bad_line
+    assert journal.repair.torn_bytes == len(bad_line)
+    assert journal.repair.after_line == 2
+    assert path.read_bytes().startswith(clean)
+    assert [r["event"] for r in strict_lines(path)] == ["stop", "stop", "journal_repair", "stop"]
+
+
+def test_file_that_is_one_torn_fragment_is_set_aside_whole_and_emptied(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(TORN)
+
+    with Journal(path, "run-1") as journal:
+        journal.write("start", TS, **SAMPLES["start"])
+
+    (aside,) = set_aside_files(path)
+    assert aside.read_bytes() == TORN
+    assert journal.repair.after_line == 0
+    assert journal.repair.torn_bytes == len(TORN)
+    records = strict_lines(path)
+    assert [r["event"] for r in records] == ["journal_repair", "start"]
+    assert records[0]["after_line"] == 0
+
+
+def test_several_invalid_tail_lines_are_set_aside_back_to_the_last_good_line(tmp_path):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a")
+    tail = b'{"ts": NaN}\n\n[1]\n' + TORN
+    path.write_bytes(clean + tail)
+
+    journal = Journal(path, "run-1")
+    journal.close()
+
+    assert path.read_bytes() == clean
+    assert set_aside_files(path)[0].read_bytes() == tail
+    assert journal.repair.after_line == 1
+
+
+def test_clean_file_is_left_byte_identical_and_gets_no_repair_record(tmp_path):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a", "b")
+
+    with Journal(path, "run-1") as journal:
+        assert journal.repair is None
+    assert path.read_bytes() == clean
+
+    with Journal(path, "run-1") as journal:
+        journal.write("stop", TS, reason="c")
+    assert [r["reason"] for r in strict_lines(path)] == ["a", "b", "c"]
+    assert set_aside_files(path) == []
+
+
+def test_repair_record_comes_first_once_with_the_first_records_ts(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal_with(path, "a")
+    path.write_bytes(path.read_bytes() + TORN)
+    later = TS + timedelta(days=1)
+
+    with Journal(path, "run-1") as journal:
+        aside = journal.repair.set_aside
+        journal.write("start", later, **SAMPLES["start"])
+        journal.write("stop", later, reason="b")
+
+    repair, start, stop = strict_lines(path)[1:]
+    assert (repair["event"], start["event"], stop["event"]) == ("journal_repair", "start", "stop")
+    assert repair["ts"] == start["ts"] == "2021-01-05T21:00:00.000000Z"
+    assert repair["run_id"] == "run-1"
+    assert repair["torn_bytes"] == len(TORN)
+    assert repair["set_aside"] == aside.name
+    assert repair["after_line"] == 1
+    assert repair["preview"] == TORN.decode()
+    with Journal(path, "run-1") as reopened:
+        assert reopened.repair is None
+
+
+def test_set_aside_file_holds_exact_bytes_and_preview_is_200_replaced_chars(tmp_path):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a")
+    torn = b'{"reason": "caf\xc3' + b"x" * 500 + b"\x00\xff"  # cut UTF-8, NULs, no newline
+    path.write_bytes(clean + torn)
+
+    journal = Journal(path, "run-1")
+    journal.close()
+
+    assert journal.repair.set_aside.read_bytes() == torn
+    assert journal.repair.torn_bytes == len(torn)
+    assert journal.repair.preview == ('{"reason": "caf\ufffd' + "x" * 500)[:200]
+
+
+def test_appends_after_repair_give_a_file_whose_every_line_parses(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal_with(path, "a", "b")
+    path.write_bytes(path.read_bytes() + TORN)
+
+    with Journal(path, "run-1", fsync=True) as journal:
+        for event, fields in SAMPLES.items():
+            journal.write(event, TS, **fields)
+
+    records = strict_lines(path)
+    assert list(read_journal(path)) == records
+    assert [r["event"] for r in records] == ["stop", "stop", "journal_repair", *SAMPLES]
+
+
+def test_large_journal_is_repaired_at_its_tail_only(tmp_path):
+    path = tmp_path / "j.jsonl"
+    head = {"ts": "2021-01-04T21:00:00.000000Z", "run_id": "run-1", "event": "stop"}
+    lines = [json.dumps(head | {"n": n}) for n in range(200_000)]
+    lines[4] = '{"ts": NaN}'  # an old bad line mid-file: not the tail, so not the repair's business
+    body = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(body + TORN)
+
+    with Journal(path, "run-1") as journal:
+        journal.write("stop", TS, reason="after")
+
+    assert journal.repair.after_line == 200_000
+    assert journal.repair.set_aside.read_bytes() == TORN
+    data = path.read_bytes()
+    assert data.startswith(body)
+    invalid = []
+    records = list(read_journal(path, on_invalid=lambda n, why: invalid.append(n)))
+    assert invalid == [5]
+    assert len(records) == 199_999 + 2
+    assert [r["event"] for r in records[-2:]] == ["journal_repair", "stop"]
+
+
+def test_long_last_line_spanning_many_read_chunks_is_judged_whole(tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path, "run-1") as journal:
+        journal.write("stop", TS, reason="a")
+        journal.write("stop", TS, reason="x" * 300_000)
+    clean = path.read_bytes()
+
+    with Journal(path, "run-1") as journal:
+        assert journal.repair is None
+    path.write_bytes(clean + b"y" * 300_000)
+    with Journal(path, "run-1") as journal:
+        assert journal.repair.after_line == 2
+    assert path.read_bytes() == clean
+
+
+def test_set_aside_file_is_stamped_with_the_torn_journals_mtime_and_never_overwrites(tmp_path):
+    path = tmp_path / "j.jsonl"
+    clean = journal_with(path, "a")
+    path.write_bytes(clean + TORN)
+    torn_at = datetime(2021, 1, 4, 21, 0, 0, 123456, tzinfo=UTC)
+    os.utime(path, ns=(0, int(torn_at.timestamp()) * 10**9 + 123_456_000))
+    taken = tmp_path / "j.jsonl.torn-20210104T210000123456Z"
+    taken.write_bytes(b"an earlier repair's bytes")
+
+    with Journal(path, "run-1") as journal:
+        journal.write("stop", TS, reason="b")
+
+    assert taken.read_bytes() == b"an earlier repair's bytes"
+    assert journal.repair.set_aside.name == "j.jsonl.torn-20210104T210000123456Z-2"
+    assert journal.repair.set_aside.read_bytes() == TORN
+    assert strict_lines(path)[1]["set_aside"] == "j.jsonl.torn-20210104T210000123456Z-2"
