@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,20 @@ import pandas as pd
 from agent import __version__
 from agent.clock import EquitySessions, SimClock, daily_ticks
 from agent.config import Config
-from agent.loop import Agent, TickResult
+from agent.heartbeat import beat
+from agent.loop import Agent, RunState, TickResult
 from agent.metrics import performance
 from agent.ports import DataError
-from agent.runtime import RunFiles, open_market_data, paper_venue, prime_signal
+from agent.reconcile import Reconciliation, reconcile
+from agent.runtime import (
+    OpenedRun,
+    RunFiles,
+    RunFolderError,
+    open_market_data,
+    paper_venue,
+    prime_signal,
+)
+from agent.store import Store
 from risk.journal import Journal
 
 OnTick = Callable[[TickResult, int, int], None]
@@ -49,13 +60,20 @@ def run_backtest(
     pace: float = 0.0,
     should_stop: Callable[[], str | None] = lambda: None,
     prime: bool = True,
+    accept_config_change: bool = False,
+    fresh: bool = False,
+    on_start: Callable[[OpenedRun, Reconciliation | None], None] | None = None,
 ) -> BacktestResult:
     """Run `config` from `start` to `end` (UTC days, inclusive) and write the run's files to `out`.
 
     `pace` is the wall-clock seconds between ticks (0: as fast as possible); `should_stop` is
     asked between ticks and returns why to stop, so a stop request ends the run after a whole
-    tick. `prime=False` makes
-    every tick detect the breakout on its own bars (slow; to check that priming changes nothing).
+    tick. `prime=False` makes every tick detect the breakout on its own bars (slow; to check that
+    priming changes nothing).
+
+    `mode="run"` is `spillover run` on replayed data: the run keeps its state in the folder's
+    store, and a folder that holds one is resumed after its last committed tick (unless `fresh`),
+    the paper venue holding what the store recorded.
     """
     data = open_market_data(config)
     earliest, first, last = _data_range(config, data)
@@ -63,25 +81,135 @@ def run_backtest(
     end = last if end is None else min(end, last)
     if start > end:
         raise DataError(f"range is empty: start {start.date()} is after end {end.date()}")
-    files = RunFiles.create(out, keep_previous=mode == "run")
-    run_id = f"{mode[:2]}-{config.hash()[:8]}"
     ticks = daily_ticks(start, end)
-    store = None
+    run_id = f"{mode[:2]}-{config.hash()[:8]}"
+    venue = paper_venue(config, data)
+    opened = None
     if mode == "run":  # a backtest keeps no state: its files are the record
-        store = files.open_store(run_id, config.hash(), mode, ticks[0])
-    agent = Agent(
-        config,
-        data,
-        paper_venue(config, data),
-        Journal(files.journal, run_id, fsync=config.run.fsync),
-        EquitySessions(),
-        prime_signal(config, data) if prime else None,
-        store,
-    )
-    clock = SimClock(pd.Timestamp(start).tz_localize("UTC").to_pydatetime())
-    rows: list[dict[str, Any]] = []
-    reason = "end of data range"
-    with agent.journal as journal, store or nullcontext():
+        files = RunFiles(out)
+        if fresh or not files.has_run():
+            files = RunFiles.create(out, keep_previous=True)
+        opened = files.open_run(
+            config, mode, ticks[0], run_id=run_id, accept_config_change=accept_config_change
+        )
+        run_id = opened.run_id
+    else:
+        files = RunFiles.create(out)
+    store = None if opened is None else opened.store
+    with store or nullcontext():
+        agent = Agent(
+            config,
+            data,
+            venue,
+            Journal(files.journal, run_id, fsync=config.run.fsync),
+            EquitySessions(),
+            prime_signal(config, data) if prime else None,
+            store,
+            session=1 if opened is None else opened.session,
+            contain_errors=mode == "run",
+        )
+        with agent.journal:
+            rows, ticks, resumed_at = _resume(agent, opened, config, ticks, on_start)
+            reason = _replay(
+                agent,
+                ticks,
+                rows,
+                config,
+                mode,
+                start,
+                end,
+                on_tick,
+                pace,
+                should_stop,
+                resumed_at,
+                files.heartbeat if mode == "run" else None,
+            )
+    if not rows:  # stopped before its first tick
+        return BacktestResult(pd.DataFrame(), {}, files, True)
+    equity = pd.DataFrame(rows).set_index("date")
+    last_day = pd.Timestamp(equity.index[-1])
+    summary = _summary(config, agent, equity, files.journal, start, last_day)
+    equity.to_csv(files.root / "equity.csv", float_format="%.10g")
+    (files.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return BacktestResult(equity, summary, files, reason != "end of data range")
+
+
+def _resume(
+    agent: Agent,
+    opened: OpenedRun | None,
+    config: Config,
+    ticks: list[datetime],
+    on_start: Callable[[OpenedRun, Reconciliation | None], None] | None,
+) -> tuple[list[dict[str, Any]], list[datetime], datetime | None]:
+    """The equity rows of the ticks already run, the ticks left, and when a resumed run resumed
+    (None for a new one); for a resumed run, the paper venue and the loop's state restored from
+    the store and reconciled."""
+    if opened is None:
+        return [], ticks, None
+    reconciled = None
+    now = None
+    if opened.resumed is not None:
+        store = opened.store
+        last = store.last_tick_at()
+        if last is not None:
+            ticks = [t for t in ticks if t > last]
+        try:
+            agent.venue.restore(store.positions())  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise RunFolderError(f"{store.path.parent}: cannot resume: {exc}") from exc
+        now = ticks[0] if ticks else (last or opened.resumed.started_at)
+        agent.journal.write(
+            "start",
+            now,
+            config_hash=config.hash(),
+            mode="run",
+            version=__version__,
+            session=opened.session,
+            resumed_after=last,
+        )
+        if opened.config_change is not None:
+            agent.journal.write(
+                "config_change",
+                now,
+                old_hash=opened.config_change[0],
+                new_hash=opened.config_change[1],
+            )
+        agent.state = RunState.restore(store)
+        reconciled = reconcile(
+            store,
+            agent.venue,
+            agent.journal,
+            now,
+            quote=config.venue.quote,
+            unknown_orders=config.run.unknown_orders,
+            decision_id=f"{agent.decision_id(now)}-reconcile",
+        )
+        agent.state = RunState.restore(store)
+    if on_start is not None:
+        on_start(opened, reconciled)
+    rows = _stored_rows(opened.store, config) if opened.resumed is not None else []
+    return rows, ticks, now
+
+
+def _replay(
+    agent: Agent,
+    ticks: list[datetime],
+    rows: list[dict[str, Any]],
+    config: Config,
+    mode: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    on_tick: OnTick | None,
+    pace: float,
+    should_stop: Callable[[], str | None],
+    resumed_at: datetime | None,
+    heartbeat: Path | None,
+) -> str:
+    """Tick through `ticks`, appending each tick's equity row to `rows`; why it stopped."""
+    journal = agent.journal
+    done = len(rows)
+    total = done + len(ticks)
+    if resumed_at is None:
         journal.write(
             "start",
             ticks[0],
@@ -91,25 +219,29 @@ def run_backtest(
             start=start.date(),
             end=end.date(),
         )
-        for n, now in enumerate(ticks, 1):
-            clock.current = now
-            result = agent.tick(clock.now())
-            rows.append(_equity_row(result, config))
-            if on_tick:
-                on_tick(result, n, len(ticks))
-            stop = should_stop()
-            if stop:
-                reason = stop
-                break
-            if pace:
-                time.sleep(pace)
-        journal.write("stop", clock.now(), reason=reason)
-    equity = pd.DataFrame(rows).set_index("date")
-    last_day = pd.Timestamp(equity.index[-1])
-    summary = _summary(config, agent, equity, files.journal, start, last_day)
-    equity.to_csv(files.root / "equity.csv", float_format="%.10g")
-    (files.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return BacktestResult(equity, summary, files, reason != "end of data range")
+    clock = SimClock(ticks[0] if ticks else resumed_at or datetime.now(UTC))
+    reason = "end of data range"
+    stop = should_stop()  # a stop asked for while starting up trades nothing
+    if stop:
+        reason, ticks = stop, []
+    for n, now in enumerate(ticks, done + 1):
+        clock.current = now
+        if heartbeat is not None:
+            beat(heartbeat, run_id=journal.run_id, state="ticking", tick_at=now.isoformat())
+        result = agent.tick(clock.now())
+        rows.append(_equity_row(result, config))
+        if on_tick:
+            on_tick(result, n, total)
+        stop = should_stop()
+        if stop:
+            reason = stop
+            break
+        if pace:
+            time.sleep(pace)
+    journal.write("stop", clock.now(), reason=reason)
+    if heartbeat is not None:
+        beat(heartbeat, run_id=journal.run_id, state="stopped", reason=reason)
+    return reason
 
 
 def _data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
@@ -124,14 +256,59 @@ def _data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, 
 
 
 def _equity_row(result: TickResult, config: Config) -> dict[str, Any]:
+    targets, breakout = result.targets, result.breakout
+    return _row(
+        config,
+        result.now,
+        result.balances,
+        result.prices,
+        stage=targets.stage if targets else 0,
+        target_exposure=targets.budget if targets else 0.0,
+        state=breakout.state.value if breakout else "unknown",
+        action=result.action,
+    )
+
+
+def _stored_rows(store: Store, config: Config) -> list[dict[str, Any]]:
+    """The equity rows of the ticks a resumed run committed before, from its store."""
+    breakouts = {b.tick_at: b for b in store.breakout_history()}
+    actions = {d.tick_at: d.action for d in store.decisions()}
+    rows = []
+    for snapshot in store.equity_history():
+        at = snapshot.tick_at
+        breakout = breakouts.get(at)
+        rows.append(
+            _row(
+                config,
+                at,
+                {k: v or 0.0 for k, v in (snapshot.holdings or {}).items()},
+                {k: v for k, v in (snapshot.prices or {}).items() if v is not None},
+                stage=breakout.stage if breakout else 0,
+                target_exposure=breakout.target_exposure if breakout else 0.0,
+                state=breakout.state if breakout else "unknown",
+                action=actions.get(at, "refused"),
+            )
+        )
+    return rows
+
+
+def _row(
+    config: Config,
+    now: datetime,
+    balances: Mapping[str, float],
+    prices: Mapping[str, float],
+    *,
+    stage: int,
+    target_exposure: float,
+    state: str,
+    action: str,
+) -> dict[str, Any]:
     quote = config.venue.quote
-    cash = result.balances.get(quote, 0.0)
-    values = {
-        a: result.balances.get(a, 0.0) * result.prices.get(a, 0.0) for a in config.staging.assets
-    }
+    cash = balances.get(quote, 0.0)
+    values = {a: balances.get(a, 0.0) * prices.get(a, 0.0) for a in config.staging.assets}
     equity = cash + sum(values.values())
     row: dict[str, Any] = {
-        "date": (result.now - pd.Timedelta(days=1)).date(),
+        "date": (now - pd.Timedelta(days=1)).date(),
         "equity": equity,
         "cash": cash,
     }
@@ -139,10 +316,10 @@ def _equity_row(result: TickResult, config: Config) -> dict[str, Any]:
         row[f"{asset}_value"] = value
         row[f"{asset}_weight"] = value / equity if equity > 0 else 0.0
     row["exposure"] = sum(values.values()) / equity if equity > 0 else 0.0
-    row["stage"] = result.targets.stage if result.targets else 0
-    row["target_exposure"] = result.targets.budget if result.targets else 0.0
-    row["state"] = result.breakout.state.value if result.breakout else "unknown"
-    row["action"] = result.action
+    row["stage"] = stage
+    row["target_exposure"] = target_exposure
+    row["state"] = state
+    row["action"] = action
     return row
 
 

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from agent.config import Config
+    from agent.stopping import StopSignals
 
 T = TypeVar("T")
 
 EXIT_USAGE = 2
 EXIT_LIVE_REFUSED = 3
+EXIT_NOT_RECONCILED = 4
 
 app = typer.Typer(
     name="spillover",
@@ -126,12 +128,39 @@ def run(
         float | None,
         typer.Option(help="Replay speed, simulated days per second (default: run.speed)."),
     ] = None,
+    accept_config_change: Annotated[
+        bool,
+        typer.Option(
+            "--accept-config-change",
+            help="Resume a run whose config has changed (the journal records both hashes).",
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start a new run: an earlier run's files are moved to previous/."
+        ),
+    ] = False,
 ) -> None:
-    """Run the agent. Replayed data plays on an accelerated clock; SIGINT/SIGTERM stop it cleanly
-    after the current tick."""
-    from agent.backtest import run_backtest
-    from agent.output import decision_line, print_run_summary
+    """Run the agent. A run folder that holds a run resumes it: state restored from the folder's
+    store and reconciled with the venue before any trade. Replayed data plays on an accelerated
+    clock; SIGINT/SIGTERM stop it cleanly after the current tick."""
     from agent.stopping import StopSignals
+
+    with StopSignals() as stop:  # from the start: a SIGTERM while loading stops cleanly too
+        _run(config, run_dir, speed, accept_config_change, fresh, stop)
+
+
+def _run(
+    config: Path,
+    run_dir: Path | None,
+    speed: float | None,
+    accept_config_change: bool,
+    fresh: bool,
+    stop: StopSignals,
+) -> None:
+    from agent.backtest import run_backtest
+    from agent.output import decision_line, print_run_summary, start_line
 
     settings = _load(config)
     if speed is not None and not speed > 0:
@@ -141,32 +170,36 @@ def run(
         from agent.live import run_live
         from agent.secrets import load_env
 
-        with StopSignals() as stop:
-            reason = _guard(
-                lambda: run_live(
-                    settings,
-                    folder,
-                    load_env(),
-                    should_stop=stop.requested,
-                    on_tick=lambda tick: typer.echo(decision_line(tick)),
-                )
+        reason = _guard(
+            lambda: run_live(
+                settings,
+                folder,
+                load_env(),
+                should_stop=stop.requested,
+                on_tick=lambda tick: typer.echo(decision_line(tick)),
+                accept_config_change=accept_config_change,
+                fresh=fresh,
+                on_start=lambda opened, done: typer.echo(start_line(folder, opened, done)),
             )
+        )
         typer.echo(f"stopped: {reason}; journal {folder / 'decisions.jsonl'}")
         return
     pace = 1 / (speed or settings.run.speed)
     start = _day(settings.run.start)
-    with StopSignals() as stop:
-        result = _guard(
-            lambda: run_backtest(
-                settings,
-                folder,
-                start=start,
-                on_tick=lambda tick, _n, _total: typer.echo(decision_line(tick)),
-                mode="run",
-                pace=pace,
-                should_stop=stop.requested,
-            )
+    result = _guard(
+        lambda: run_backtest(
+            settings,
+            folder,
+            start=start,
+            on_tick=lambda tick, _n, _total: typer.echo(decision_line(tick)),
+            mode="run",
+            pace=pace,
+            should_stop=stop.requested,
+            accept_config_change=accept_config_change,
+            fresh=fresh,
+            on_start=lambda opened, done: typer.echo(start_line(folder, opened, done)),
         )
+    )
     print_run_summary(result, stop.signal_name)
 
 
@@ -192,9 +225,15 @@ def doctor(config: ConfigOption = DEFAULT_CONFIG) -> None:
 def status(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/sim.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+    max_age: Annotated[
+        float | None,
+        typer.Option(
+            help="Health check: exit 1 unless the heartbeat is at most this many seconds old."
+        ),
+    ] = None,
 ) -> None:
     """Where a run stands: breakout state, stage, positions and weights, open orders, the last
-    decision and its reason, halts, the last heartbeat."""
+    decision and its reason, halts, the last tick and the heartbeat."""
     import json
 
     from agent.status import run_status
@@ -206,10 +245,15 @@ def status(
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(state, indent=2))
-        return
-    from agent.output import print_status
+    else:
+        from agent.output import print_status
 
-    print_status(state)
+        print_status(state)
+    beat = state["heartbeat"]
+    if max_age is not None and (beat is None or beat["age_s"] > max_age):
+        age = "none" if beat is None else f"{beat['age_s']:.0f} s old"
+        typer.echo(f"unhealthy: heartbeat {age} (max {max_age:g} s)", err=True)
+        raise typer.Exit(1)
 
 
 def _day(value: date | None) -> pd.Timestamp | None:
@@ -227,16 +271,24 @@ def _with_data_dir(config: Config, data_dir: Path | None) -> Config:
 
 
 def _guard(work: Callable[[], T]) -> T:
-    """Run `work`; bad data, a missing key or a venue that refuses at start end in one line and
-    exit code 2; an attempt to reach a live endpoint in one line and exit code 3."""
+    """Run `work`; bad data, a missing key, a run folder that cannot be resumed as asked or a
+    venue that refuses at start end in one line and exit code 2; an attempt to reach a live
+    endpoint in one line and exit code 3; a resumed run that cannot be reconciled with its venue
+    in one line and exit code 4."""
     from agent.ports import DataError, PermanentVenueError
+    from agent.reconcile import ReconcileError
+    from agent.runtime import RunFolderError
     from agent.secrets import MissingSecret
+    from agent.store import StoreError
     from agent.venue.testnet import LiveEndpointRefused
 
     try:
         return work()
-    except (DataError, MissingSecret, PermanentVenueError) as exc:
+    except (DataError, MissingSecret, PermanentVenueError, RunFolderError, StoreError) as exc:
         _fail(str(exc))
+    except ReconcileError as exc:
+        typer.echo(f"not trading: {exc}", err=True)
+        raise typer.Exit(EXIT_NOT_RECONCILED) from None
     except LiveEndpointRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(EXIT_LIVE_REFUSED) from None

@@ -183,6 +183,9 @@ class RunConfig(_Section):
     """fsync the journal after every record (slower, survives a power cut)."""
     tick_at: time = time(0, 5)
     """Live runs: the UTC time of the daily tick, after the crypto day closes at midnight."""
+    unknown_orders: Literal["cancel", "adopt"] = "cancel"
+    """Resuming a run: what to do with an open order at the venue that the run never placed
+    (`cancel` it, or `adopt` it into the run's state). Either way it is journalled."""
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:

@@ -12,12 +12,18 @@ from pathlib import Path
 from agent import __version__
 from agent.clock import Clock, EquitySessions, SystemClock
 from agent.config import Config
-from agent.loop import Agent, TickResult
+from agent.heartbeat import beat
+from agent.loop import Agent, RunState, TickResult
 from agent.marketdata.live import LiveData
-from agent.runtime import RunFiles
+from agent.reconcile import ReconcileError, Reconciliation, reconcile
+from agent.runtime import OpenedRun, RunFiles
 from agent.secrets import ALPACA_KEY_NAMES, exchange_key_names, require
+from agent.store import Store
 from agent.venue.testnet import OnRetry, TestnetVenue
 from risk.journal import Journal
+
+HEARTBEAT_EVERY_S = 30.0
+"""While waiting for the next daily tick, the heartbeat file is rewritten this often."""
 
 
 @dataclass(frozen=True)
@@ -91,18 +97,45 @@ def run_live(
     on_tick: Callable[[TickResult], None],
     clock: Clock | None = None,
     sleep: Callable[[float], None] = wall.sleep,
+    accept_config_change: bool = False,
+    fresh: bool = False,
+    on_start: Callable[[OpenedRun, Reconciliation | None], None] | None = None,
 ) -> str:
-    """Tick until `should_stop` gives a reason; return it."""
+    """Tick until `should_stop` gives a reason; return it.
+
+    A run folder that holds a testnet run is resumed (unless `fresh`): the state is restored from
+    its store and reconciled with the venue before the first tick; `ReconcileError` when that
+    fails, and nothing is traded. `on_start` hears how the run opened."""
     clock = clock or SystemClock()
     keys = read_keys(config, env)
-    files = RunFiles.create(run_dir, keep_previous=True)
-    run_id = f"tn-{config.hash()[:8]}"
+    files = RunFiles(run_dir)
+    if fresh or not files.has_run():
+        files = RunFiles.create(run_dir, keep_previous=True)
+    opened = files.open_run(
+        config,
+        "testnet",
+        clock.now(),
+        run_id=f"tn-{config.hash()[:8]}",
+        accept_config_change=accept_config_change,
+    )
+    run_id, store = opened.run_id, opened.store
     journal = Journal(files.journal, run_id, secrets=keys.values, fsync=config.run.fsync)
 
     def on_retry(call: str, attempt: int, exc: BaseException) -> None:
         journal.error(clock.now(), exc, call=call, attempt=attempt, retrying=True)
 
-    with journal, files.open_store(run_id, config.hash(), "testnet", clock.now()) as store:
+    def alive(state: str, due: datetime | None = None) -> None:
+        last = store.last_tick_at()
+        beat(
+            files.heartbeat,
+            run_id=run_id,
+            state=state,
+            session=opened.session,
+            last_tick_at=None if last is None else last.isoformat(),
+            next_tick_at=None if due is None else due.isoformat(),
+        )
+
+    with journal, store:
         venue = open_testnet_venue(config, keys, on_retry)
         agent = Agent(
             config,
@@ -111,24 +144,80 @@ def run_live(
             journal,
             EquitySessions(),
             store=store,
+            session=opened.session,
+            contain_errors=True,
         )
+        now = clock.now()
         journal.write(
-            "start", clock.now(), config_hash=config.hash(), mode="testnet", version=__version__
+            "start",
+            now,
+            config_hash=config.hash(),
+            mode="testnet",
+            version=__version__,
+            session=opened.session,
+            resumed_after=None if opened.resumed is None else opened.resumed.last_tick_at,
         )
-        due = clock.now()
-        reason = None
+        reconciled = None
         try:
-            while reason is None:
-                now = clock.now()
-                if now >= due:
-                    on_tick(agent.tick(now))
-                    due = next_tick(now, config.run.tick_at)
-                reason = should_stop()
-                if reason is None:
-                    sleep(max(0.0, min(1.0, (due - clock.now()).total_seconds())))
-        except Exception as exc:
-            journal.error(clock.now(), exc)
-            journal.write("stop", clock.now(), reason=f"{type(exc).__name__}: {exc}")
+            if opened.config_change is not None:
+                old, new = opened.config_change
+                journal.write("config_change", now, old_hash=old, new_hash=new)
+            if opened.resumed is not None:
+                agent.state = RunState.restore(store)
+                reconciled = reconcile(
+                    store,
+                    venue,
+                    journal,
+                    now,
+                    quote=config.venue.quote,
+                    unknown_orders=config.run.unknown_orders,
+                    decision_id=f"{agent.decision_id(now)}-reconcile",
+                )
+                agent.state = RunState.restore(store)
+            if on_start is not None:
+                on_start(opened, reconciled)
+            reason = _tick_until_stopped(
+                agent, config, store, clock, sleep, should_stop, on_tick, alive
+            )
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, ReconcileError):
+                journal.error(clock.now(), exc)
+            journal.write("stop", clock.now(), reason=reason)
+            alive("stopped")
             raise
         journal.write("stop", clock.now(), reason=reason)
+        alive("stopped")
+    return reason
+
+
+def _tick_until_stopped(
+    agent: Agent,
+    config: Config,
+    store: Store,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    should_stop: Callable[[], str | None],
+    on_tick: Callable[[TickResult], None],
+    alive: Callable[[str, datetime | None], None],
+) -> str:
+    """The first tick at once, unless the store's last tick is later than the one before it was
+    due (a restart right after a tick waits for the next); then daily at `run.tick_at`."""
+    last = store.last_tick_at()
+    due = clock.now() if last is None else max(clock.now(), next_tick(last, config.run.tick_at))
+    beaten = wall.monotonic() - HEARTBEAT_EVERY_S
+    reason = should_stop()  # a stop asked for while starting up trades nothing
+    while reason is None:
+        now = clock.now()
+        if now >= due:
+            alive("ticking", now)
+            on_tick(agent.tick(now))
+            due = next_tick(now, config.run.tick_at)
+            beaten = wall.monotonic() - HEARTBEAT_EVERY_S
+        reason = should_stop()
+        if reason is None:
+            if wall.monotonic() - beaten >= HEARTBEAT_EVERY_S:
+                alive("waiting", due)
+                beaten = wall.monotonic()
+            sleep(max(0.0, min(1.0, (due - clock.now()).total_seconds())))
     return reason

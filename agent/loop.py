@@ -24,6 +24,7 @@ from agent.ports import (
     Order,
     OrderRequest,
     OrderType,
+    SafetyStop,
     Trade,
     Venue,
     VenueError,
@@ -54,6 +55,23 @@ class RunState:
     """Client order id -> the decision that placed it, to tag fills."""
     halts: frozenset[str] = frozenset()
 
+    @classmethod
+    def restore(cls, store: Store) -> RunState:
+        """The state the last committed tick left, for a resumed run."""
+        peak = store.peak_equity()
+        turnover = store.turnover()
+        return cls(
+            peak_equity=math.nan if peak is None else peak,
+            last_good_prices=store.last_good_prices(),
+            turnover_day=None if turnover is None else turnover[0],
+            turnover_today=0.0 if turnover is None else turnover[1],
+            consecutive_errors=store.consecutive_errors(),
+            last_trade_ts=store.last_fill_ts(),
+            seen_trades=store.seen_trade_ids(),
+            order_decisions=store.order_decisions(),
+            halts=store.halts(),
+        )
+
 
 @dataclass(frozen=True)
 class TickResult:
@@ -81,7 +99,15 @@ class Agent:
         sessions: EquitySessions,
         signal: BreakoutSignal | None = None,
         store: Store | None = None,
+        *,
+        session: int = 1,
+        contain_errors: bool = False,
     ) -> None:
+        """`session` is the run's process count (2 after the first restart): a resumed session
+        names its decisions apart, so a tick rerun after a crash never reuses the client order ids
+        of the interrupted one. `contain_errors` turns an unexpected exception inside a tick into
+        a journalled, refused tick that counts toward the error budget (runs), instead of ending
+        the run (backtests, where it is a bug to see)."""
         self.config = config
         self.market_data = market_data
         self.venue = venue
@@ -89,6 +115,8 @@ class Agent:
         self.sessions = sessions
         self.signal = signal or BreakoutSignal(config.signal)
         self.store = store
+        self.session = session
+        self.contain_errors = contain_errors
         self.state = RunState()
         self.assets = config.staging.assets
         quote = config.venue.quote
@@ -130,8 +158,42 @@ class Agent:
 
     # -- the tick -------------------------------------------------------------------------
 
+    def decision_id(self, now: datetime) -> str:
+        base = f"{self.journal.run_id}-{now:%Y%m%dT%H%M}"
+        return base if self.session == 1 else f"{base}-{self.session}"
+
     def tick(self, now: datetime) -> TickResult:
-        decision_id = f"{self.journal.run_id}-{now:%Y%m%dT%H%M}"
+        decision_id = self.decision_id(now)
+        self._decided = False
+        if not self.contain_errors:
+            return self._tick(now, decision_id)
+        try:
+            return self._tick(now, decision_id)
+        except (SafetyStop, OSError):
+            raise
+        except Exception as exc:
+            return self._failed(now, decision_id, exc)
+
+    def _failed(self, now: datetime, decision_id: str, exc: Exception) -> TickResult:
+        """An unexpected exception inside a tick: journalled with its traceback, counted toward
+        the error budget; the tick is refused (if its decision was already journalled, that record
+        stands and only the error follows)."""
+        self.state.consecutive_errors += 1
+        self.journal.error(
+            now,
+            exc,
+            call="tick",
+            decision_id=decision_id,
+            consecutive_errors=self.state.consecutive_errors,
+        )
+        reason = f"tick failed: {type(exc).__name__}: {exc}"
+        if self._decided:
+            result = TickResult(now, decision_id, "refused", reason, None, None, None, {}, {}, ())
+            self._save(result, None, [])
+            return result
+        return self._hold(now, decision_id, reason, self.sessions.last_closed(now), {}, None)
+
+    def _tick(self, now: datetime, decision_id: str) -> TickResult:
         session = self.sessions.last_closed(now)
         crypto_day = last_crypto_day(now)
         try:
@@ -143,6 +205,7 @@ class Agent:
             reason = f"market data unavailable: {exc}"
             return self._hold(now, decision_id, reason, session, {}, None)
         prices, quotes = _quotes(closes)
+        followed = self._follow_pending(now)
         balances = self._balances(now)
         if isinstance(inputs, str):
             return self._hold(now, decision_id, inputs, session, prices, balances)
@@ -174,6 +237,7 @@ class Agent:
             drawdown=verdict.drawdown,
             prices=prices,
         )
+        self._decided = True
         self._journal_clamps(now, decision_id, verdict.clamps)
         placed = self._place(now, decision_id, verdict.orders)
         fills = self._fills(now)
@@ -182,7 +246,7 @@ class Agent:
         result = TickResult(
             now, decision_id, action, reason, day, wanted, verdict, prices, after, fills
         )
-        self._save(result, session.date(), placed)
+        self._save(result, session.date(), placed, followed)
         return result
 
     def _fresh(
@@ -296,6 +360,26 @@ class Agent:
             )
         return placed_orders
 
+    def _follow_pending(self, now: datetime) -> list[_OrderUpdate]:
+        """What became of the orders earlier ticks left pending in the store (a send that failed,
+        an order still open), so the store follows each to its end; a send the venue never saw
+        becomes `unsent`."""
+        if self.store is None:
+            return []
+        updates = []
+        for record in self.store.pending_orders():
+            cid = record.client_order_id
+            try:
+                order = self.venue.fetch_order(cid, now)
+            except VenueError as exc:
+                self._venue_error(now, exc, call="fetch_order", client_order_id=cid)
+                continue
+            if order is None:
+                updates.append((cid, "unsent", None, None))
+            elif (order.status.value, order.filled) != (record.status, record.filled):
+                updates.append((cid, order.status.value, order.venue_order_id, order.filled))
+        return updates
+
     def _fills(self, now: datetime) -> tuple[Trade, ...]:
         state = self.state
         try:
@@ -379,7 +463,13 @@ class Agent:
         self._save(result, None if session is None else session.date(), [])
         return result
 
-    def _save(self, result: TickResult, asof: date | None, placed: list[Order]) -> None:
+    def _save(
+        self,
+        result: TickResult,
+        asof: date | None,
+        placed: list[Order],
+        followed: list[_OrderUpdate] | None = None,
+    ) -> None:
         """The tick's state in one store transaction (when the run has a store)."""
         if self.store is None:
             return
@@ -388,6 +478,8 @@ class Agent:
             saved.decision(result.decision_id, asof, result.action, result.reason)
             if result.breakout is not None and targets_ is not None:
                 saved.breakout(result.breakout.state.value, targets_.stage, targets_.budget)
+            for update in followed or []:
+                saved.order_update(*update)
             for order in placed:
                 saved.order_update(
                     order.client_order_id, order.status.value, order.venue_order_id, order.filled
@@ -397,9 +489,14 @@ class Agent:
             if result.balances:
                 saved.positions(result.balances)
             saved.last_good_prices(state.last_good_prices)
+            quote = self.config.venue.quote
+            cash = result.balances.get(quote)
+            equity, drawdown = None, None
             if result.verdict is not None:
-                cash = result.balances.get(self.config.venue.quote)
-                saved.equity(result.verdict.equity, cash, result.verdict.drawdown)
+                equity, drawdown = result.verdict.equity, result.verdict.drawdown
+            elif cash is not None:
+                equity = _equity(result.balances, result.prices, quote)
+            saved.equity(equity, cash, drawdown, result.balances, result.prices)
             saved.peak_equity(None if math.isnan(state.peak_equity) else state.peak_equity)
             if state.turnover_day is not None:
                 saved.turnover(state.turnover_day, state.turnover_today)
@@ -419,11 +516,13 @@ class Agent:
 
 
 _HALT_RULES = frozenset({"drawdown", "error_budget"})
+_OrderUpdate = tuple[str, str, str | None, float | None]
+"""(client order id, status, venue order id, filled) for `Tick.order_update`."""
 
 
 def _client_order_id(decision_id: str, n: int) -> str:
-    """Deterministic, so a retried or restarted tick names the same order; at most 36 characters
-    of `[A-Za-z0-9-]`, which Binance and Bybit both accept."""
+    """Deterministic, so a retried send names the same order (the venue finds it instead of placing
+    it twice); at most 36 characters of `[A-Za-z0-9-]`, which Binance and Bybit both accept."""
     return f"{decision_id}-{n}"
 
 

@@ -12,8 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from agent.backtest import BacktestResult, OnTick
     from agent.loop import TickResult
+    from agent.reconcile import Reconciliation
+    from agent.runtime import OpenedRun
 
 console = Console()
 
@@ -90,7 +94,31 @@ def decision_line(result: TickResult) -> str:
     return "  ".join(parts)
 
 
+def start_line(folder: Path, opened: OpenedRun, reconciled: Reconciliation | None) -> str:
+    """How a run began: new, or resumed (its session, and what reconciling with the venue found)."""
+    if opened.resumed is None:
+        return f"new run {opened.run_id} in {folder}"
+    last = opened.resumed.last_tick_at
+    line = (
+        f"resumed run {opened.run_id} in {folder} (session {opened.session}; "
+        f"last tick {'none' if last is None else f'{last:%Y-%m-%d %H:%M}'})"
+    )
+    if opened.config_change is not None:
+        old, new = opened.config_change
+        line += f"; config changed {old[:12]} -> {new[:12]}"
+    if reconciled is not None:
+        line += (
+            f"; reconciled: {reconciled.orders_checked} pending order(s) checked, "
+            f"{reconciled.fills_adopted} fill(s) adopted, {reconciled.unknown_orders} unknown "
+            f"order(s), {reconciled.balance_differences} balance difference(s)"
+        )
+    return line
+
+
 def print_run_summary(result: BacktestResult, signal_name: str | None) -> None:
+    if result.equity.empty:
+        console.print(f"stopped by {signal_name} before the first tick")
+        return
     metrics = result.summary["metrics"]
     last = result.equity.iloc[-1]
     how = f"stopped by {signal_name}" if signal_name else "replayed data ended"
@@ -114,8 +142,13 @@ def _format(key: str, value: Any) -> str:
 
 def print_status(state: dict[str, Any]) -> None:
     breakout = state["breakout"] or {"state": "-", "stage": 0, "target_exposure": 0.0}
+    beat = state["heartbeat"]
+    alive = (
+        "no heartbeat" if beat is None else f"heartbeat {beat['age_s']:.0f} s ago ({beat['state']})"
+    )
     console.print(
-        f"run {state['run_id']} ({state['mode']}), last heartbeat {state['heartbeat']}\n"
+        f"run {state['run_id']} ({state['mode']}, session {state['session']}), last tick "
+        f"{state['last_tick_at']}, {alive}\n"
         f"breakout {breakout['state']}, stage {breakout['stage']}, "
         f"target exposure {breakout['target_exposure']:.0%}; equity {state['equity']:,.2f}"
     )

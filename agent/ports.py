@@ -38,6 +38,11 @@ class MarketData(Protocol):
         ...
 
 
+class SafetyStop(Exception):
+    """Nothing may trade past this (a live endpoint, a state file that cannot be written): the
+    loop never contains it as a failed tick; the run stops."""
+
+
 class DataError(Exception):
     """Bars that cannot be used; the message is one line naming the source, row and problem."""
 

@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from agent import __version__
 from agent.config import Config
 from agent.marketdata.replay import ReplayData
 from agent.marketdata.sample import write_sample
 from agent.ports import Market
 from agent.signal import BreakoutSignal, SignalInputs
-from agent.store import Store
+from agent.store import STATE_FILE, RunRecord, Store
 from agent.venue.paper import PaperVenue
 
 SAMPLE_MANIFEST = "sample.json"
+HEARTBEAT_FILE = "heartbeat.json"
 OUTPUTS = (
+    HEARTBEAT_FILE,
     "decisions.jsonl",
     "equity.csv",
     "summary.json",
@@ -27,6 +30,24 @@ OUTPUTS = (
     "state.sqlite-wal",
     "state.sqlite-shm",
 )
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be resumed as asked; the message is one line saying why."""
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    """A run folder's state store, begun for a new run or resumed for another session."""
+
+    store: Store
+    run_id: str
+    session: int
+    """1 for a new run; each resume adds one."""
+    resumed: RunRecord | None
+    """The run as the store held it before this session; None for a new run."""
+    config_change: tuple[str, str] | None
+    """(old hash, new hash) when the run resumes with a changed config."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +60,61 @@ class RunFiles:
     def journal(self) -> Path:
         return self.root / "decisions.jsonl"
 
-    def open_store(self, run_id: str, config_hash: str, mode: str, started_at: datetime) -> Store:
-        """The run's state store (`state.sqlite`), begun for this run."""
+    @property
+    def heartbeat(self) -> Path:
+        return self.root / HEARTBEAT_FILE
+
+    def has_run(self) -> bool:
+        return (self.root / STATE_FILE).exists()
+
+    def open_run(
+        self,
+        config: Config,
+        mode: str,
+        now: datetime,
+        *,
+        run_id: str,
+        accept_config_change: bool = False,
+    ) -> OpenedRun:
+        """Begin a new run in the folder's state store, or resume the one it holds: the same
+        mode, and the same config unless `accept_config_change` (the change is recorded)."""
         store = Store.open(self.root)
-        store.begin_run(run_id, config_hash, mode, started_at)
-        return store
+        try:
+            return self._open_run(store, config, mode, now, run_id, accept_config_change)
+        except BaseException:
+            store.close()
+            raise
+
+    def _open_run(
+        self,
+        store: Store,
+        config: Config,
+        mode: str,
+        now: datetime,
+        run_id: str,
+        accept_config_change: bool,
+    ) -> OpenedRun:
+        run, new_hash = store.run(), config.hash()
+        if run is None:
+            store.begin_run(run_id, new_hash, mode, now, __version__)
+            return OpenedRun(store, run_id, 1, None, None)
+        if run.mode != mode:
+            raise RunFolderError(
+                f"{self.root} holds a {run.mode} run, which a {mode} config cannot resume; "
+                "use another --run-dir, or --fresh to set it aside and start anew"
+            )
+        change = None
+        if run.config_hash != new_hash:
+            if not accept_config_change:
+                raise RunFolderError(
+                    f"{self.root}: the run was started with config {run.config_hash[:12]}, this "
+                    f"config is {new_hash[:12]}; pass --accept-config-change to resume with it, "
+                    "or --fresh to set the run aside and start anew"
+                )
+            store.set_config_hash(new_hash, now)
+            change = (run.config_hash, new_hash)
+        session = store.begin_session(now, new_hash, __version__)
+        return OpenedRun(store, run.run_id, session, run, change)
 
     @classmethod
     def create(cls, root: Path, *, keep_previous: bool = False) -> RunFiles:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agent.heartbeat import read_heartbeat
+from agent.runtime import HEARTBEAT_FILE
 from agent.store import STATE_FILE, Store, StoreError
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
     """The run's state as plain JSON types: breakout, stage, positions and weights, pending
-    orders, last decision, halts and the last heartbeat (the last committed tick).
+    orders, last decision, halts, the last committed tick and the heartbeat file (the wall-clock
+    time of the loop's last sign of life, with its age in seconds; None when there is none).
 
-    Holdings with a last good price are crypto positions; the rest (the quote currency) is cash.
+        Holdings with a last good price are crypto positions; the rest (the quote currency) is cash.
     """
     if not (run_dir / STATE_FILE).exists():
         raise StoreError(f"{run_dir}: no {STATE_FILE}: not a run folder (or no tick yet)")
@@ -36,7 +39,9 @@ def run_status(run_dir: Path) -> dict[str, Any]:
             "mode": run.mode,
             "config_hash": run.config_hash,
             "started_at": _iso(run.started_at),
-            "heartbeat": _iso(store.last_tick_at()),
+            "last_tick_at": _iso(store.last_tick_at()),
+            "heartbeat": read_heartbeat(run_dir / HEARTBEAT_FILE),
+            "session": store.session(),
             "breakout": None
             if breakout is None
             else {

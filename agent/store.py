@@ -24,6 +24,7 @@ transaction. A file written by a newer spillover is refused rather than guessed 
 from __future__ import annotations
 
 import enum
+import json
 import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from agent.ports import OrderRequest, OrderStatus, OrderType, Trade
+from agent.ports import Order, OrderRequest, OrderStatus, OrderType, SafetyStop, Trade
 from risk.verdict import Side
 
 __all__ = [
@@ -59,14 +60,16 @@ STATE_FILE = "state.sqlite"
 APPLICATION_ID = 0x53504C56
 """`PRAGMA application_id` of a spillover state file ("SPLV"), so another program's SQLite file
 is refused instead of migrated."""
-ORDER_STATUSES = frozenset({"intent", *(status.value for status in OrderStatus)})
-"""`intent`: recorded, maybe never sent; the rest are the venue's `OrderStatus` values."""
+ORDER_STATUSES = frozenset({"intent", "unsent", *(status.value for status in OrderStatus)})
+"""`intent`: recorded, maybe never sent; `unsent`: an intent the venue never saw (found so when a
+restart reconciled it); the rest are the venue's `OrderStatus` values."""
 PENDING_STATUSES = ("intent", "open")
 _BUSY_TIMEOUT_S = 5.0
 
 
-class StoreError(Exception):
-    """The state file cannot be used; the message is one line naming the file."""
+class StoreError(SafetyStop):
+    """The state file cannot be used; the message is one line naming the file. A run stops on it:
+    without its state it could place an order twice."""
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -144,6 +147,8 @@ class EquityRecord:
     equity: float | None
     cash: float | None
     drawdown: float | None
+    holdings: dict[str, float | None] | None = None
+    prices: dict[str, float | None] | None = None
 
 
 # -- schema -------------------------------------------------------------------------------------
@@ -227,7 +232,35 @@ def _initial_schema(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial_schema]
+def _sessions(conn: sqlite3.Connection) -> None:
+    """Version 2: one row per process that ran the run (the first, then each resume), so a
+    restarted session can name its decisions apart from an interrupted one's."""
+    conn.execute(
+        """CREATE TABLE sessions (
+            n INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            version TEXT NOT NULL
+        )"""
+    )
+    conn.execute(
+        "INSERT INTO sessions (n, started_at, config_hash, version) "
+        "SELECT 1, started_at, config_hash, '' FROM run"
+    )
+
+
+def _equity_holdings(conn: sqlite3.Connection) -> None:
+    """Version 3: each equity snapshot keeps the holdings and prices it was valued at, so a
+    resumed replay run rebuilds its equity curve from the ticks before the restart."""
+    conn.execute("ALTER TABLE equity ADD COLUMN holdings TEXT")
+    conn.execute("ALTER TABLE equity ADD COLUMN prices TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _initial_schema,
+    _sessions,
+    _equity_holdings,
+]
 """Migration n takes the schema from version n to n + 1; append, never edit or reorder. Each runs
 inside its own transaction with foreign keys on, so use `conn.execute` (never `executescript`,
 which commits first); a table rebuild needs `PRAGMA defer_foreign_keys = ON` first."""
@@ -292,8 +325,11 @@ class Store:
 
     # -- run metadata -----------------------------------------------------------------------
 
-    def begin_run(self, run_id: str, config_hash: str, mode: str, started_at: datetime) -> None:
-        """Record the run this file belongs to; StoreError if it already holds one."""
+    def begin_run(
+        self, run_id: str, config_hash: str, mode: str, started_at: datetime, version: str = ""
+    ) -> None:
+        """Record the run this file belongs to, as session 1; StoreError if it already holds
+        one."""
         with self._transaction() as conn:
             existing = conn.execute("SELECT run_id FROM run").fetchone()
             if existing is not None:
@@ -308,6 +344,27 @@ class Store:
                 "INSERT INTO config_history (config_hash, changed_at) VALUES (?, ?)",
                 (config_hash, stamp),
             )
+            conn.execute(
+                "INSERT INTO sessions (n, started_at, config_hash, version) VALUES (1, ?, ?, ?)",
+                (stamp, config_hash, version),
+            )
+
+    def begin_session(self, started_at: datetime, config_hash: str, version: str = "") -> int:
+        """Record a process resuming the run; its session number (2 for the first resume)."""
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM run").fetchone() is None:
+                raise StoreError(f"{self.path}: no run begun; call begin_run() first")
+            n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM sessions").fetchone()[0]
+            conn.execute(
+                "INSERT INTO sessions (n, started_at, config_hash, version) VALUES (?, ?, ?, ?)",
+                (n, _stamp(started_at), config_hash, version),
+            )
+        return n
+
+    def session(self) -> int:
+        """The number of the latest session (0 before `begin_run`)."""
+        row = self._one("SELECT COALESCE(MAX(n), 0) AS n FROM sessions")
+        return 0 if row is None else row["n"]
 
     def run(self) -> RunRecord | None:
         row = self._one("SELECT * FROM run")
@@ -362,14 +419,17 @@ class Store:
     # -- the tick -----------------------------------------------------------------------------
 
     @contextmanager
-    def tick(self, now: datetime) -> Iterator[Tick]:
+    def tick(self, now: datetime, *, advance: bool = True) -> Iterator[Tick]:
         """Collect one tick's records; write them in one transaction when the block ends without
-        an exception, and the tick's `now` as `last_tick_at` with them."""
+        an exception, and the tick's `now` as `last_tick_at` with them.
+
+        `advance=False` writes the records without moving `last_tick_at`: what a restart's
+        reconciliation learnt from the venue before the next tick."""
         if self._tick is not None:
             raise StoreError(f"{self.path}: a tick is already open")
         if self.run() is None:
             raise StoreError(f"{self.path}: no run begun; call begin_run() first")
-        handle = Tick(self, now)
+        handle = Tick(self, now, advance=advance)
         self._tick = handle
         try:
             yield handle
@@ -404,16 +464,7 @@ class Store:
 
     def last_decision(self) -> DecisionRecord | None:
         row = self._one("SELECT * FROM decisions ORDER BY tick_at DESC, rowid DESC LIMIT 1")
-        if row is None:
-            return None
-        asof = row["asof"]
-        return DecisionRecord(
-            row["decision_id"],
-            _parse(row["tick_at"]),
-            None if asof is None else date.fromisoformat(asof),
-            row["action"],
-            row["reason"],
-        )
+        return None if row is None else _decision_record(row)
 
     def breakout(self) -> BreakoutRecord | None:
         """The breakout state and stage of the last tick that recorded one."""
@@ -476,9 +527,28 @@ class Store:
     def equity_history(self) -> list[EquityRecord]:
         rows = self._all("SELECT * FROM equity ORDER BY tick_at")
         return [
-            EquityRecord(_parse(row["tick_at"]), row["equity"], row["cash"], row["drawdown"])
+            EquityRecord(
+                _parse(row["tick_at"]),
+                row["equity"],
+                row["cash"],
+                row["drawdown"],
+                _amounts(row["holdings"]),
+                _amounts(row["prices"]),
+            )
             for row in rows
         ]
+
+    def breakout_history(self) -> list[BreakoutRecord]:
+        rows = self._all("SELECT * FROM breakout ORDER BY tick_at")
+        return [
+            BreakoutRecord(_parse(r["tick_at"]), r["state"], r["stage"], r["target_exposure"])
+            for r in rows
+        ]
+
+    def decisions(self) -> list[DecisionRecord]:
+        """Every decision the store committed, oldest first."""
+        rows = self._all("SELECT * FROM decisions ORDER BY tick_at, rowid")
+        return [_decision_record(row) for row in rows]
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -521,9 +591,10 @@ class Tick:
     Each method checks its arguments at once (a bad value fails the call, not the commit). The
     handle is dead after the block."""
 
-    def __init__(self, store: Store, now: datetime) -> None:
+    def __init__(self, store: Store, now: datetime, *, advance: bool = True) -> None:
         self._store = store
         self.now = now
+        self._advance = advance
         self._now = _stamp(now)
         self._pending: list[tuple[str, tuple]] = [
             ("INSERT OR IGNORE INTO ticks (at) VALUES (?)", (self._now,)),
@@ -560,6 +631,16 @@ class Tick:
             raise StoreError(f"{self._store.path}: {conflict}")
         self._intents[row[0]] = row
         self._add(_INSERT_INTENT, (*row, self._now, self._now))
+
+    def adopt(self, decision_id: str, order: Order) -> None:
+        """Record an order the venue holds but the store never did, as the venue reports it."""
+        request = OrderRequest(
+            order.client_order_id, order.symbol, order.side, order.type, order.amount, order.price
+        )
+        self.intent(decision_id, request)
+        self.order_update(
+            order.client_order_id, order.status.value, order.venue_order_id, order.filled
+        )
 
     def order_update(
         self,
@@ -619,10 +700,26 @@ class Tick:
         """Each asset's reference price for the next tick's jump check, replacing the earlier."""
         self._replace("last_good_prices", "asset, price", prices)
 
-    def equity(self, equity: float | None, cash: float | None, drawdown: float | None) -> None:
+    def equity(
+        self,
+        equity: float | None,
+        cash: float | None,
+        drawdown: float | None,
+        holdings: Mapping[str, float] | None = None,
+        prices: Mapping[str, float] | None = None,
+    ) -> None:
+        """The tick's valuation; `holdings` and `prices` are what it was valued at."""
         self._add(
-            "INSERT OR REPLACE INTO equity (tick_at, equity, cash, drawdown) VALUES (?, ?, ?, ?)",
-            (self._now, _real(equity), _real(cash), _real(drawdown)),
+            "INSERT OR REPLACE INTO equity (tick_at, equity, cash, drawdown, holdings, prices) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self._now,
+                _real(equity),
+                _real(cash),
+                _real(drawdown),
+                _amounts_json(holdings),
+                _amounts_json(prices),
+            ),
         )
 
     def peak_equity(self, value: float | None) -> None:
@@ -653,6 +750,8 @@ class Tick:
         self._pending.append((sql, params))
 
     def _statements(self) -> list[tuple[str, tuple]]:
+        if not self._advance:
+            return list(self._pending)
         return [*self._pending, ("UPDATE run SET last_tick_at = ?", (self._now,))]
 
 
@@ -791,6 +890,27 @@ def _order_record(row: sqlite3.Row) -> OrderRecord:
         created_at=_parse(row["created_at"]),
         updated_at=_parse(row["updated_at"]),
     )
+
+
+def _decision_record(row: sqlite3.Row) -> DecisionRecord:
+    asof = row["asof"]
+    return DecisionRecord(
+        row["decision_id"],
+        _parse(row["tick_at"]),
+        None if asof is None else date.fromisoformat(asof),
+        row["action"],
+        row["reason"],
+    )
+
+
+def _amounts_json(values: Mapping[str, float] | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps({str(k): _real(v) for k, v in values.items()}, sort_keys=True)
+
+
+def _amounts(text: str | None) -> dict[str, float | None] | None:
+    return None if text is None else json.loads(text)
 
 
 def _fill_record(row: sqlite3.Row) -> FillRecord:

@@ -81,6 +81,9 @@ EVENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "risk": ("decision_id", "rule", "asset", "wanted", "allowed", "reason"),
         "halt": ("rule", "reason"),
         "error": ("error", "message"),
+        "reconcile": ("decision_id", "ok", "reason"),
+        "discrepancy": ("decision_id", "kind", "key", "store", "venue", "action"),
+        "config_change": ("old_hash", "new_hash"),
         "journal_repair": ("torn_bytes", "set_aside", "after_line", "preview"),
     }
 )

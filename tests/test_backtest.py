@@ -237,7 +237,10 @@ def test_status_reads_where_a_run_stands_from_its_store(sample_dir, tmp_path):
     result = runner.invoke(app, ["status", str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
     state = json.loads(result.stdout)
-    assert state["heartbeat"] == "2016-12-21T00:00:00+00:00"
+    assert state["last_tick_at"] == "2016-12-21T00:00:00+00:00"
+    assert state["heartbeat"]["state"] == "stopped"
+    assert 0 <= state["heartbeat"]["age_s"] < 600
+    assert state["session"] == 1
     assert state["breakout"] == {"state": "confirmed", "stage": 2, "target_exposure": 0.25}
     last = run.equity.iloc[-1]
     assert state["positions"]["BTC"]["weight"] == pytest.approx(last["BTC_weight"])
@@ -246,6 +249,12 @@ def test_status_reads_where_a_run_stands_from_its_store(sample_dir, tmp_path):
     assert state["last_decision"]["asof"] == "2016-12-20"
     readable = runner.invoke(app, ["status", str(tmp_path / "run")])
     assert "breakout confirmed, stage 2" in readable.stdout
+    healthy = runner.invoke(app, ["status", str(tmp_path / "run"), "--max-age", "600"])
+    assert healthy.exit_code == 0
+    (tmp_path / "run" / "heartbeat.json").unlink()
+    dead = runner.invoke(app, ["status", str(tmp_path / "run"), "--max-age", "600"])
+    assert dead.exit_code == 1
+    assert "unhealthy: heartbeat none" in dead.stderr
 
 
 def test_status_of_a_folder_without_a_run_is_one_line_and_exit_2(tmp_path):

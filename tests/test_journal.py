@@ -57,6 +57,16 @@ SAMPLES = {
     },
     "halt": {"rule": "drawdown", "reason": "drawdown 21% > 20%"},
     "error": {"error": "RuntimeError", "message": "venue down"},
+    "reconcile": {"decision_id": "d-2-reconcile", "ok": True, "reason": "1 discrepancies"},
+    "discrepancy": {
+        "decision_id": "d-2-reconcile",
+        "kind": "balance",
+        "key": "BTC",
+        "store": 0.5,
+        "venue": 0.6,
+        "action": "used the venue's",
+    },
+    "config_change": {"old_hash": "abc123", "new_hash": "def456"},
     "journal_repair": {
         "torn_bytes": 12,
         "set_aside": "j.jsonl.torn-20210104T210000000000Z",

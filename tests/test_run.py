@@ -57,17 +57,64 @@ def test_run_stopped_by_a_signal_finishes_its_tick_and_exits_0(tmp_path, signum)
     assert (tmp_path / "data" / "sample" / "IWM.csv").exists()
 
 
-def test_a_second_run_in_the_same_folder_keeps_the_first_runs_journal(tmp_path):
+def short_config(tmp_path: Path) -> Path:
     config = tmp_path / "short.toml"
     text = (ROOT / "config" / "sim.toml").read_text()
     config.write_text(text.replace('dir = "data/sample"', f'dir = "{tmp_path / "data"}"'))
-    for n in range(2):
-        process = spillover("run", "--config", str(config), "--run-dir", "r", cwd=tmp_path)
-        while n and not (tmp_path / "r" / "previous").exists() and process.poll() is None:
+    return config
+
+
+def run_and_stop(tmp_path: Path, *args: str, decisions: int) -> str:
+    """`spillover run ARGS` until it has journalled `decisions` more decisions, then SIGTERM
+    (with `--fresh`, counting only once the earlier run's files are in `previous/`)."""
+    journal = tmp_path / "r" / "decisions.jsonl"
+    before = journal.read_text().count('"event": "decision"') if journal.exists() else 0
+    process = spillover("run", *args, cwd=tmp_path)
+    if "--fresh" in args:
+        before = 0
+        while not (tmp_path / "r" / "previous").exists():
+            assert process.poll() is None, process.communicate()
             time.sleep(0.05)
-        wait_for_decisions(tmp_path / "r" / "decisions.jsonl", 3, process)
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-        assert process.returncode == 0
+    wait_for_decisions(journal, before + decisions, process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    return stdout
+
+
+def test_a_second_run_in_the_same_folder_resumes_after_the_last_tick(tmp_path):
+    config = short_config(tmp_path)
+    first = run_and_stop(tmp_path, "--config", str(config), "--run-dir", "r", decisions=3)
+    assert first.startswith("new run ")
+    second = run_and_stop(tmp_path, "--config", str(config), "--run-dir", "r", decisions=3)
+    assert second.startswith("resumed run ")
+    assert "(session 2;" in second
+    records = [json.loads(line) for line in (tmp_path / "r" / "decisions.jsonl").open()]
+    assert [r.get("session") for r in records if r["event"] == "start"] == [None, 2]
+    ticks = [r["ts"] for r in records if r["event"] == "decision"]
+    assert ticks == sorted(set(ticks))  # each day once, in order, none repeated by the resume
+    assert not (tmp_path / "r" / "previous").exists()
+
+
+def test_fresh_moves_the_earlier_run_aside(tmp_path):
+    config = short_config(tmp_path)
+    run_and_stop(tmp_path, "--config", str(config), "--run-dir", "r", decisions=3)
+    run_and_stop(tmp_path, "--config", str(config), "--run-dir", "r", "--fresh", decisions=3)
     [previous] = (tmp_path / "r" / "previous").iterdir()
     assert (previous / "decisions.jsonl").read_text().count('"event": "stop"') == 1
+    assert (previous / "state.sqlite").exists()
+    journal = (tmp_path / "r" / "decisions.jsonl").read_text()
+    assert journal.count('"event": "start"') == 1
+
+
+def test_a_changed_config_is_refused_in_one_line_with_exit_2(tmp_path):
+    config = short_config(tmp_path)
+    run_and_stop(tmp_path, "--config", str(config), "--run-dir", "r", decisions=2)
+    changed = config.read_text().replace("max_order_notional = 50000.0", "max_order_notional = 2e4")
+    assert changed != config.read_text()
+    config.write_text(changed)
+    process = spillover("run", "--config", str(config), "--run-dir", "r", cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    [line] = stderr.strip().splitlines()
+    assert "--accept-config-change" in line

@@ -69,7 +69,9 @@ def test_reopening_keeps_everything_and_migrates_nothing(tmp_path, monkeypatch):
     with Store.open(tmp_path) as first:
         first.begin_run("run-1", "hash-a", "sim", T0)
     calls = []
-    monkeypatch.setattr(store_module, "MIGRATIONS", [lambda conn: calls.append(1)])
+    monkeypatch.setattr(
+        store_module, "MIGRATIONS", [lambda conn: calls.append(1) for _ in MIGRATIONS]
+    )
     with Store.open(tmp_path) as again:
         assert again.run().run_id == "run-1"
     assert calls == []
@@ -143,7 +145,7 @@ def test_a_migration_appended_later_is_applied_once_and_bumps_user_version(tmp_p
         pass
     assert applied == [True]  # once, inside a transaction
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
     assert raw.execute("SELECT note FROM run").fetchone()[0] == "migrated"
     raw.close()
 
@@ -156,12 +158,21 @@ def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path, m
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
     monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, half_done])
-    with pytest.raises(StoreError, match="migration to schema version 2 failed"):
+    failing = len(MIGRATIONS) + 1
+    with pytest.raises(StoreError, match=f"migration to schema version {failing} failed"):
         Store.open(tmp_path)
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
     raw.close()
+
+
+def test_a_first_release_file_gains_sessions_with_its_run_as_session_one(tmp_path):
+    v1_file(tmp_path)
+    with Store.open(tmp_path) as opened:
+        assert opened.session() == 1
+        assert opened.begin_session(T0 + timedelta(days=3), "hash-a") == 2
+        assert opened.run().run_id == "run-1"
 
 
 # -- run metadata -----------------------------------------------------------------------------

@@ -183,6 +183,22 @@ class PaperVenue:
         self._trade_ns: list[int] = []
         """Each trade's ts in nanoseconds, parallel to `_trades`, both sorted by it."""
 
+    def restore(self, balances: Mapping[str, float]) -> None:
+        """Hold `balances` (as a resumed run's store recorded them), with no orders or trades: the
+        paper venue's book lives in memory, so what a killed process did after its last
+        committed tick is gone with it, as if that tick never ran."""
+        if self._orders:
+            raise ValueError("restore() is for a venue that has not traded yet")
+        for name, amount in balances.items():
+            if not (math.isfinite(amount) and amount >= 0):
+                raise ValueError(f"restore: {name} balance must be a finite number >= 0")
+            if name != self._quote and name not in self._positions:
+                raise ValueError(f"restore: {name} is not traded here")
+        self._cash = float(balances.get(self._quote, 0.0))
+        self._positions = {
+            base: Decimal(str(float(balances.get(base, 0.0)))) for base in self._positions
+        }
+
     # -- the Venue protocol --------------------------------------------------------------------
 
     def markets(self) -> Mapping[str, Market]:

@@ -39,6 +39,7 @@ from agent.ports import (
     OrderStatus,
     OrderType,
     PermanentVenueError,
+    SafetyStop,
     Trade,
     TransientVenueError,
 )
@@ -79,7 +80,7 @@ _STATUS = {
 }
 
 
-class LiveEndpointRefused(Exception):
+class LiveEndpointRefused(SafetyStop):
     """A URL the client would call is neither the exchange's testnet nor loopback."""
 
 
