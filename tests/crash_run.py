@@ -462,6 +462,21 @@ class _World:
         return notes
 
 
+def _quiet_killed_connections(emulator: object) -> None:
+    """A child killed mid-request resets its connection; the emulator's server would print a
+    traceback for that on stderr. Keep quiet about those (only), here where they are expected."""
+    server = getattr(emulator, "_server", None)
+    if server is None:
+        return
+    loud = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            loud(request, client_address)
+
+    server.handle_error = handle_error
+
+
 def _wait_contact(
     contact: threading.Event, child: subprocess.Popen[bytes], timeout_s: float
 ) -> None:
@@ -519,6 +534,8 @@ def run_child(
     lives: list[Life] = []
     failure: str | None = None
     with exchange, world.alpaca:
+        for emulator in (exchange, world.alpaca):
+            _quiet_killed_connections(emulator)
         config = make_config(exchange_id, exchange.url, world.alpaca.url)
         config_file = folder / "config.toml"
         config_file.write_text(config.to_toml())
