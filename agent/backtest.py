@@ -22,10 +22,10 @@ from agent import __version__
 from agent.clock import EquitySessions, SimClock, daily_ticks
 from agent.config import Config
 from agent.heartbeat import beat
-from agent.loop import Agent, RunState, TickResult
+from agent.loop import Agent, TickResult
 from agent.metrics import performance
 from agent.ports import DataError
-from agent.reconcile import Reconciliation, reconcile
+from agent.reconcile import Reconciliation, resume
 from agent.runtime import (
     OpenedRun,
     RunFiles,
@@ -174,17 +174,7 @@ def _resume(
                 old_hash=opened.config_change[0],
                 new_hash=opened.config_change[1],
             )
-        agent.state = RunState.restore(store)
-        reconciled = reconcile(
-            store,
-            agent.venue,
-            agent.journal,
-            now,
-            quote=config.venue.quote,
-            unknown_orders=config.run.unknown_orders,
-            decision_id=f"{agent.decision_id(now)}-reconcile",
-        )
-        agent.state = RunState.restore(store)
+        reconciled = resume(agent, store, now)
     if on_start is not None:
         on_start(opened, reconciled)
     rows = _stored_rows(opened.store, config) if opened.resumed is not None else []

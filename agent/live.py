@@ -13,9 +13,9 @@ from agent import __version__
 from agent.clock import Clock, EquitySessions, SystemClock
 from agent.config import Config
 from agent.heartbeat import beat
-from agent.loop import Agent, RunState, TickResult
+from agent.loop import Agent, TickResult
 from agent.marketdata.live import LiveData
-from agent.reconcile import ReconcileError, Reconciliation, reconcile
+from agent.reconcile import ReconcileError, Reconciliation, resume
 from agent.runtime import OpenedRun, RunFiles
 from agent.secrets import ALPACA_KEY_NAMES, exchange_key_names, require
 from agent.store import Store
@@ -163,17 +163,7 @@ def run_live(
                 old, new = opened.config_change
                 journal.write("config_change", now, old_hash=old, new_hash=new)
             if opened.resumed is not None:
-                agent.state = RunState.restore(store)
-                reconciled = reconcile(
-                    store,
-                    venue,
-                    journal,
-                    now,
-                    quote=config.venue.quote,
-                    unknown_orders=config.run.unknown_orders,
-                    decision_id=f"{agent.decision_id(now)}-reconcile",
-                )
-                agent.state = RunState.restore(store)
+                reconciled = resume(agent, store, now)
             if on_start is not None:
                 on_start(opened, reconciled)
             reason = _tick_until_stopped(

@@ -74,6 +74,21 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class Redo:
+    """A tick the process died in the middle of, to run again as it was decided.
+
+    Rerun at the same `now`, the tick reads the same bars and the state the last committed tick
+    left, so given the balances it was sized with (the stored positions, not the venue's, which
+    already hold whatever part of its batch went out) it decides the same orders under the same
+    client ids: the venue finds those it already has, and only the rest are sent."""
+
+    decision_id: str
+    now: datetime
+    balances: dict[str, float]
+    turnover: tuple[date, float] | None
+
+
+@dataclass(frozen=True)
 class TickResult:
     now: datetime
     decision_id: str
@@ -118,6 +133,8 @@ class Agent:
         self.session = session
         self.contain_errors = contain_errors
         self.state = RunState()
+        self.redo: Redo | None = None
+        """Set by a resume: the interrupted tick, redone when `tick()` is called at its time."""
         self.assets = config.staging.assets
         quote = config.venue.quote
         self.symbols = {asset: f"{asset}/{quote}" for asset in self.assets}
@@ -163,12 +180,15 @@ class Agent:
         return base if self.session == 1 else f"{base}-{self.session}"
 
     def tick(self, now: datetime) -> TickResult:
-        decision_id = self.decision_id(now)
+        redo, self.redo = self.redo, None
+        if redo is not None and redo.now != now:
+            redo = None
+        decision_id = self.decision_id(now) if redo is None else redo.decision_id
         self._decided = False
         if not self.contain_errors:
-            return self._tick(now, decision_id)
+            return self._tick(now, decision_id, redo)
         try:
-            return self._tick(now, decision_id)
+            return self._tick(now, decision_id, redo)
         except (SafetyStop, OSError):
             raise
         except Exception as exc:
@@ -193,7 +213,7 @@ class Agent:
             return result
         return self._hold(now, decision_id, reason, self.sessions.last_closed(now), {}, None)
 
-    def _tick(self, now: datetime, decision_id: str) -> TickResult:
+    def _tick(self, now: datetime, decision_id: str, redo: Redo | None) -> TickResult:
         session = self.sessions.last_closed(now)
         crypto_day = last_crypto_day(now)
         try:
@@ -207,6 +227,10 @@ class Agent:
         prices, quotes = _quotes(closes)
         followed = self._follow_pending(now)
         balances = self._balances(now)
+        if redo is not None and balances is not None:
+            balances = dict(redo.balances)
+            day, amount = redo.turnover or (None, 0.0)
+            self.state.turnover_day, self.state.turnover_today = day, amount
         if isinstance(inputs, str):
             return self._hold(now, decision_id, inputs, session, prices, balances)
         assert session is not None
@@ -236,6 +260,7 @@ class Agent:
             equity=verdict.equity,
             drawdown=verdict.drawdown,
             prices=prices,
+            **({} if redo is None else {"redone": True}),
         )
         self._decided = True
         self._journal_clamps(now, decision_id, verdict.clamps)

@@ -5,11 +5,12 @@ the venue's, the venue taken as the truth.
   by client id. Found: the store takes the venue's status and fill. Not found: an intent was
   never sent (`unsent`); an open order the venue no longer knows is recorded `canceled`.
 - Fills since the last one the store saw are recorded once per trade id and journalled as fills
-  of the decisions that placed them. A buy adopted this way counts toward the day's turnover,
-  since the interrupted tick never committed it.
+  of the decisions that placed them. The buys among them made today are reported
+  (`bought_today`): the interrupted tick never committed them to the day's turnover.
 - Open orders at the venue that the run never placed are cancelled or adopted
   (`run.unknown_orders`).
-- Balances: the store's positions, plus the fills just adopted, against the venue's totals.
+- Balances: the store's positions, plus the fills just adopted, against the venue's totals. The
+  stored positions stay those of the last committed tick (the next tick records the venue's).
 
 Every difference is a `discrepancy` record with both sides' numbers; the outcome is one
 `reconcile` record. A venue or store failure raises `ReconcileError`: the run must not trade.
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from agent.loop import Agent, Redo, RunState
 from agent.ports import Order, OrderStatus, Trade, Venue, VenueError
 from agent.store import OrderRecord, Store, StoreError, Tick
 from risk.journal import Journal
@@ -45,6 +47,8 @@ class Reconciliation:
     fills_adopted: int
     unknown_orders: int
     balance_differences: int
+    bought_today: float
+    """Quote notional of today's buys among the adopted fills."""
 
     @property
     def discrepancies(self) -> int:
@@ -54,6 +58,31 @@ class Reconciliation:
             + self.unknown_orders
             + self.balance_differences
         )
+
+
+def resume(agent: Agent, store: Store, now: datetime) -> Reconciliation:
+    """Make `agent` carry on a run from its store: reconciled with the venue, its state restored,
+    and a tick the last process died in the middle of set up to be redone as it was decided
+    (`agent.redo`; the tick runs again only if the clock is still at that tick)."""
+    interrupted = store.interrupted_decision()
+    balances, turnover = store.positions(), store.turnover()
+    reconciled = reconcile(
+        store,
+        agent.venue,
+        agent.journal,
+        now,
+        quote=agent.config.venue.quote,
+        unknown_orders=agent.config.run.unknown_orders,
+        decision_id=f"{agent.decision_id(now)}-reconcile",
+    )
+    state = agent.state = RunState.restore(store)
+    if reconciled.bought_today:
+        if state.turnover_day != now.date():
+            state.turnover_day, state.turnover_today = now.date(), 0.0
+        state.turnover_today += reconciled.bought_today
+    if interrupted is not None:
+        agent.redo = Redo(*interrupted, balances, turnover)
+    return reconciled
 
 
 def reconcile(
@@ -72,14 +101,14 @@ def reconcile(
         with store.tick(now, advance=False) as saved:
             run = _Run(store, venue, journal, now, saved, decision_id)
             checked, changed, adopted_buys = run.pending_orders()
-            fills = run.fills(adopted_buys, quote)
+            fills, bought = run.fills(adopted_buys)
             unknown = run.unknown_orders(unknown_orders)
             differences = run.balances(fills, quote)
     except (VenueError, StoreError) as exc:
         reason = f"cannot reconcile with the venue: {type(exc).__name__}: {exc}"
         journal.write("reconcile", now, ok=False, reason=reason, decision_id=decision_id)
         raise ReconcileError(reason) from exc
-    outcome = Reconciliation(checked, changed, len(fills), unknown, differences)
+    outcome = Reconciliation(checked, changed, len(fills), unknown, differences, bought)
     journal.write(
         "reconcile",
         now,
@@ -156,14 +185,13 @@ class _Run:
                 changed += 1
         return len(pending), changed, sent_buys
 
-    def fills(self, sent_buys: set[str], quote: str) -> list[Trade]:
+    def fills(self, sent_buys: set[str]) -> tuple[list[Trade], float]:
+        """The fills the store had not seen, and the notional of today's buys among them."""
         last = self.store.last_fill_ts()
         since = None if last is None else last - FILL_OVERLAP
         seen = self.store.seen_trade_ids()
         new = [t for t in self.venue.trades(since, self.now) if t.trade_id not in seen]
-        turnover = self.store.turnover()
-        day = self.now.date()
-        bought = turnover[1] if turnover is not None and turnover[0] == day else 0.0
+        day, bought = self.now.date(), 0.0
         for trade in new:
             self.saved.fill(trade)
             decision = self.decisions.get(trade.client_order_id)
@@ -195,9 +223,7 @@ class _Run:
             )
             if trade.client_order_id in sent_buys and trade.ts.date() == day:
                 bought += trade.amount * trade.price
-        if new and bought:
-            self.saved.turnover(day, bought)
-        return new
+        return new, bought
 
     def unknown_orders(self, policy: str) -> int:
         unknown = [
@@ -217,7 +243,7 @@ class _Run:
 
     def balances(self, fills: list[Trade], quote: str) -> int:
         """Count (and journal) the assets whose venue balance is not the stored position plus the
-        fills just adopted; the venue's balances become the stored positions."""
+        fills just adopted."""
         held = self.venue.balances(self.now)
         stored = self.store.positions()
         moved = _net(fills, quote)
@@ -237,7 +263,6 @@ class _Run:
                 "used the venue's"
                 + ("" if explained else f"; unexplained by fills: {after - expected:+.10g}"),
             )
-        self.saved.positions(held)
         return differences
 
 

@@ -398,8 +398,9 @@ class Store:
     ) -> None:
         """Commit orders about to be sent, status `intent`, before any of them leaves.
 
-        Recording an intent again with the same fields is a no-op (a restarted tick names the same
-        orders); the same client order id with other fields is a StoreError."""
+        Recording an intent again with the same fields is a no-op (a redone tick names the same
+        orders), except that one found `unsent` is an intent again: it is about to leave. The same
+        client order id with other fields is a StoreError."""
         rows = [_intent_row(decision_id, request) for request in requests]
         stamp = _stamp(now)
         with self._transaction() as conn:
@@ -408,6 +409,11 @@ class Store:
                 if conflict:
                     raise StoreError(f"{self.path}: {conflict}")
                 conn.execute(_INSERT_INTENT, (*row, stamp, stamp))
+                conn.execute(
+                    "UPDATE orders SET status = 'intent', updated_at = ? "
+                    "WHERE client_order_id = ? AND status = 'unsent'",
+                    (stamp, row[0]),
+                )
 
     def set_consecutive_errors(self, n: int) -> None:
         """The error budget's count, committed at once so it survives a restart."""
@@ -488,6 +494,19 @@ class Store:
     def pending_orders(self) -> list[OrderRecord]:
         """Orders the venue has not finished: intents (maybe never sent) and open orders."""
         return self.orders(PENDING_STATUSES)
+
+    def interrupted_decision(self) -> tuple[str, datetime] | None:
+        """The decision whose orders were recorded after the last committed tick while its tick
+        never committed (the process died mid-tick), and that tick's time; None if there is none.
+        Orders a reconciliation adopted (decision ids ending `-reconcile`) are not decisions."""
+        row = self._one(
+            "SELECT decision_id, created_at FROM orders "
+            "WHERE decision_id NOT IN (SELECT decision_id FROM decisions) "
+            "AND decision_id NOT LIKE '%-reconcile' "
+            "AND created_at > COALESCE((SELECT last_tick_at FROM run), '') "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        )
+        return None if row is None else (row["decision_id"], _parse(row["created_at"]))
 
     def order_decisions(self) -> dict[str, str]:
         """Client order id -> the decision that placed it, to tag fills."""

@@ -365,3 +365,27 @@ def test_data_pull_without_alpaca_keys_exits_2_naming_both_variables(tmp_path: P
         "error: ALPACA_API_KEY, ALPACA_SECRET_KEY not set (environment or .env)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_candle_from_the_exchange_is_never_written(tmp_path: Path) -> None:
+    frames, _ = generate(7)
+    alpaca = AlpacaEmulator(api_key=ALPACA_KEY, secret_key=ALPACA_SECRET)
+    venue = EMULATORS["binance"](api_key=EXCHANGE_KEY, secret=EXCHANGE_SECRET)
+    with alpaca, venue:
+        for symbol in ("IWM", "SPY"):
+            alpaca.set_bars(symbol, frames[symbol])
+        venue.add_market(XRP_MARKET)
+        for asset in ASSETS:
+            bars = frames[f"{asset}-USD"].copy()
+            if asset == ASSETS[-1]:
+                bars.loc["2020-03-12", "close"] = 0.0
+            venue.set_klines(f"{asset}USDT", bars)
+        config = write_config(tmp_path, "binance", alpaca.url, venue.url)
+        out = tmp_path / "pulled"
+        args = ["data", "pull", "--config", str(config), "--out", str(out)]
+        args += ["--start", f"{START.date()}", "--end", f"{END.date()}"]
+        result = runner.invoke(app, args, env=keys("binance"))
+    assert result.exit_code == 2, result.output
+    [line] = lines(result.stderr)
+    assert f"{ASSETS[-1]}/USDT 2020-03-12: close" in line
+    assert not (out / f"{ASSETS[-1]}-USDT.csv").exists()

@@ -568,3 +568,13 @@ def test_intents_survive_a_sigkill_in_the_middle_of_the_tick_transaction(tmp_pat
         with after.tick(T0) as t:  # and the file takes the next write
             t.equity(1.0, 1.0, 0.0)
         assert after.last_tick_at() == T0
+
+
+def test_an_unsent_order_recorded_again_is_an_intent_again(store):
+    request = OrderRequest("cid-9", "BTC/USDT", Side.BUY, OrderType.MARKET, 0.5)
+    store.record_intents(T0, "d-9", [request])
+    with store.tick(T0, advance=False) as saved:
+        saved.order_update("cid-9", "unsent")
+    assert store.pending_orders() == []
+    store.record_intents(T0, "d-9", [request])  # the interrupted tick, redone, sends it
+    assert [o.status for o in store.pending_orders()] == ["intent"]

@@ -23,6 +23,7 @@ from tenacity import (
 
 from agent.config import Config
 from agent.marketdata.candles import daily_candles
+from agent.marketdata.checks import check_bars
 from agent.marketdata.replay import write_bars
 from agent.ports import DataError
 
@@ -51,6 +52,7 @@ def pull(
         bars = candles.daily(symbol, start, end)
         if bars.empty:
             raise DataError(f"{candles.exchange_id} {symbol}: no daily candles in the range")
+        check_bars(f"{candles.exchange_id} {symbol}", bars)  # a bad candle is never written
         written.append(write_bars(out, symbol, bars))
     return written
 
