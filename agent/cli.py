@@ -324,6 +324,42 @@ def data_pull(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def study(
+    data_dir: Annotated[Path, typer.Option(help="Folder of replayed SYMBOL.csv files.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON file to write (default runs/study-NAME.json).")
+    ] = None,
+    horizons: Annotated[
+        str, typer.Option(help="Forward horizons in calendar days, comma-separated.")
+    ] = "30,60,90",
+    samples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: same seed, same numbers.")] = 0,
+) -> None:
+    """Event study: each crypto asset's forward returns after every confirmed breakout against
+    those from all other days (percentile, excess over the median, bootstrap interval)."""
+    import json
+
+    from agent.study import print_study, run_study
+
+    try:
+        days = [int(part) for part in horizons.split(",")]
+    except ValueError:
+        _fail(f"--horizons: expected days like 30,60,90, got {horizons!r}")
+    if not days or min(days) <= 0:
+        _fail(f"--horizons: days must be positive, got {horizons!r}")
+    if samples <= 0:
+        _fail(f"--samples: must be positive, got {samples}")
+    settings = _with_data_dir(_load(config), data_dir)
+    result = _guard(lambda: run_study(settings, days, samples=samples, seed=seed))
+    print_study(result)
+    path = out or Path("runs") / f"study-{config.stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    typer.echo(f"wrote {path}")
+
+
 def _load(file: Path) -> Config:
     from agent.config import ConfigError, load_config
 
