@@ -32,6 +32,9 @@ OUTPUTS = (
 )
 
 
+_MODE_NAMES = {"run": "replayed-data", "testnet": "testnet"}
+
+
 class RunFolderError(Exception):
     """A run folder that cannot be resumed as asked; the message is one line saying why."""
 
@@ -99,8 +102,9 @@ class RunFiles:
             store.begin_run(run_id, new_hash, mode, now, __version__)
             return OpenedRun(store, run_id, 1, None, None)
         if run.mode != mode:
+            held, asked = _MODE_NAMES.get(run.mode, run.mode), _MODE_NAMES.get(mode, mode)
             raise RunFolderError(
-                f"{self.root} holds a {run.mode} run, which a {mode} config cannot resume; "
+                f"{self.root} holds a {held} run, which a {asked} config cannot resume; "
                 "use another --run-dir, or --fresh to set it aside and start anew"
             )
         change = None

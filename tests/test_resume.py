@@ -297,3 +297,13 @@ def test_a_send_that_failed_is_followed_to_unsent_by_the_next_tick(
         assert store.pending_orders() == []
     assert statuses[failed["client_order_id"]] == "unsent"
     assert set(statuses.values()) == {"unsent", "closed"}
+
+
+def test_a_folder_of_another_mode_is_refused(scene: Scene, tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    with Store.open(folder) as store:
+        store.begin_run("ru-1", scene.config.hash(), "run", scene.clock.now())
+    with pytest.raises(RunFolderError, match="holds a replayed-data run, which a testnet config"):
+        scene.run(folder, 1)
+    assert scene.ticks == []
+    assert scene.exchange.create_requests == []
