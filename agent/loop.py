@@ -77,7 +77,8 @@ class RunState:
 class Redo:
     """A tick the process died in the middle of, to run again as it was decided.
 
-    Rerun at the same `now`, the tick reads the same bars and the state the last committed tick
+    Rerun while the clock is still in that tick's day (the same last closed equity session and
+    crypto day), the tick reads the same bars and the state the last committed tick
     left, so given the balances it was sized with (the stored positions, not the venue's, which
     already hold whatever part of its batch went out) it decides the same orders under the same
     client ids: the venue finds those it already has, and only the rest are sent."""
@@ -134,7 +135,7 @@ class Agent:
         self.contain_errors = contain_errors
         self.state = RunState()
         self.redo: Redo | None = None
-        """Set by a resume: the interrupted tick, redone when `tick()` is called at its time."""
+        """Set by a resume: the interrupted tick, redone by the next `tick()` that reads its bars."""
         self.assets = config.staging.assets
         quote = config.venue.quote
         self.symbols = {asset: f"{asset}/{quote}" for asset in self.assets}
@@ -181,7 +182,7 @@ class Agent:
 
     def tick(self, now: datetime) -> TickResult:
         redo, self.redo = self.redo, None
-        if redo is not None and redo.now != now:
+        if redo is not None and not self._reads_the_same_bars(redo.now, now):
             redo = None
         decision_id = self.decision_id(now) if redo is None else redo.decision_id
         self._decided = False
@@ -193,6 +194,13 @@ class Agent:
             raise
         except Exception as exc:
             return self._failed(now, decision_id, exc)
+
+    def _reads_the_same_bars(self, earlier: datetime, now: datetime) -> bool:
+        """Whether a tick at `now` reads the bars a tick at `earlier` read: the same last closed
+        equity session and crypto day."""
+        return last_crypto_day(earlier) == last_crypto_day(now) and self.sessions.last_closed(
+            earlier
+        ) == self.sessions.last_closed(now)
 
     def _failed(self, now: datetime, decision_id: str, exc: Exception) -> TickResult:
         """An unexpected exception inside a tick: journalled with its traceback, counted toward
