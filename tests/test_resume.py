@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -307,3 +307,41 @@ def test_a_folder_of_another_mode_is_refused(scene: Scene, tmp_path: Path) -> No
         scene.run(folder, 1)
     assert scene.ticks == []
     assert scene.exchange.create_requests == []
+
+
+class Died(BaseException):
+    """The process dying where it stood (nothing after this point runs)."""
+
+
+def test_a_restart_later_the_same_day_completes_the_interrupted_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with new_scene() as scene:
+        scene.run(tmp_path / "whole", 26)
+        uninterrupted = scene.positions()
+    real = Store.record_intents
+    died: list[tuple[str, list[str]]] = []
+
+    def record_then_die(self, now, decision_id, requests):  # type: ignore[no-untyped-def]
+        requests = list(requests)
+        real(self, now, decision_id, requests)
+        if not died:
+            died.append((decision_id, [r.client_order_id for r in requests]))
+            raise Died
+
+    monkeypatch.setattr(Store, "record_intents", record_then_die)
+    with new_scene() as scene:
+        folder = tmp_path / "killed"
+        with pytest.raises(Died):
+            scene.run(folder, 26)
+        [(decision_id, client_ids)] = died
+        assert scene.exchange.create_requests == []  # the batch was recorded, nothing sent
+        scene.clock.current += timedelta(hours=3)  # restarted later that day
+        scene.run(folder, 26 - len(scene.ticks))
+        redone = [d for d in events(folder, "decision") if d.get("redone")]
+        assert [d["decision_id"] for d in redone] == [decision_id]
+        assert [o["client_order_id"] for o in redone[0]["orders"]] == client_ids
+        for cid in client_ids:
+            assert len(scene.exchange.orders_by_client_id(cid)) == 1
+        assert scene.exchange.duplicate_client_ids() == []
+        assert scene.positions() == uninterrupted
