@@ -360,6 +360,82 @@ def study(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+def sweep(
+    grid: Annotated[
+        Path, typer.Option(help="Grid TOML: dotted config keys mapped to lists of values.")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    jobs: Annotated[
+        int | None, typer.Option(help="Points run in parallel (default: CPU count).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default runs/sweep-GRIDNAME).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Replay the CSV files in this folder instead.")
+    ] = None,
+    start: DateOption = None,
+    end: DateOption = None,
+    search: Annotated[str, typer.Option(help="grid (every point), random or optuna.")] = "grid",
+    trials: Annotated[
+        int | None, typer.Option(help="Points of a random or optuna search.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random or optuna search.")] = 0,
+    objective: Annotated[
+        str, typer.Option(help="What to maximise: sharpe, cagr, calmar or sortino.")
+    ] = "sharpe",
+    walk_forward: Annotated[
+        str | None,
+        typer.Option(help="Rolling windows, e.g. train=4y,test=1y: out-of-sample results only."),
+    ] = None,
+    leave_one_out: Annotated[
+        bool,
+        typer.Option(
+            "--leave-one-out", help="Choose on the other breakout episodes, score on each one."
+        ),
+    ] = False,
+    sensitivity: Annotated[
+        bool, typer.Option(help="Metrics of the best point moved one grid step per key.")
+    ] = True,
+    executor: Annotated[str, typer.Option(help="processes or dask.")] = "processes",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a local cluster).")
+    ] = None,
+) -> None:
+    """Sweep config keys over a grid (or random / optuna search), each point the real backtest;
+    writes OUT/results.csv (resumable) and prints a ranked table."""
+    from agent.tuning.command import SweepOptions, run_sweep
+    from agent.tuning.grid import GridError
+    from agent.tuning.sweep import SweepError
+    from agent.tuning.windows import WindowError
+
+    settings = _with_data_dir(_load(config), data_dir)
+    options = SweepOptions(
+        grid=grid,
+        out=out or Path("runs") / f"sweep-{grid.stem}",
+        jobs=jobs,
+        search=search,
+        trials=trials,
+        seed=seed,
+        objective=objective,
+        start=_day(start),
+        end=_day(end),
+        walk_forward=walk_forward,
+        leave_one_out=leave_one_out,
+        sensitivity=sensitivity,
+        executor=executor,
+        scheduler=scheduler,
+    )
+    try:
+        _guard(lambda: run_sweep(settings, options))
+    except (GridError, SweepError, WindowError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished points are kept in {options.out}/results.csv", err=True)
+        raise typer.Exit(130) from None
+
+
 def _load(file: Path) -> Config:
     from agent.config import ConfigError, load_config
 
