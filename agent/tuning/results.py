@@ -51,6 +51,10 @@ class Results:
         return self.rows.get(key)
 
     def append(self, row: Mapping[str, Any]) -> None:
+        """Write `row` unless the file holds its key already (a point run again for its curve)."""
+        if row_key(row) in self.rows:
+            self.rows[row_key(row)] = dict(row)
+            return
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", newline="", encoding="utf-8") as f:

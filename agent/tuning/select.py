@@ -138,9 +138,12 @@ def chain(curves: Sequence[pd.Series], initial_cash: float) -> pd.Series:
 def chained_metrics(
     curves: Sequence[pd.Series], windows: Sequence[Mapping[str, Any]], initial_cash: float
 ) -> Metrics:
-    """Metrics of the chained out-of-sample curve; counts (exposure days, orders, fees) summed
-    over the windows."""
-    metrics: dict[str, Any] = dict(performance(chain(curves, initial_cash)))
+    """Metrics of the chained out-of-sample curve, its days laid end to end (windows with gaps
+    between them, as episodes have, are annualised over the days inside them); counts
+    (exposure days, orders, fees) summed over the windows."""
+    chained = chain(curves, initial_cash)
+    chained.index = pd.date_range(chained.index[0], periods=len(chained), freq="D")
+    metrics: dict[str, Any] = dict(performance(chained))
     for key in ("exposure_days", "orders", "fees"):
         metrics[key] = sum(w.get(key) or 0 for w in windows)
     metrics["calmar"] = calmar(metrics["cagr"], metrics["max_drawdown"])

@@ -166,12 +166,13 @@ def search(
     seed: int,
     objective: str,
     label: str = "sweep",
+    curve: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of the searched points on `window`: `points` for grid and random search, an optuna
     study's trials for `optuna`."""
     if how == "optuna":
         return optuna_search(sweeper, window, trials, seed, objective, label=label)
-    return sweeper.evaluate(points, window, label=label)
+    return sweeper.evaluate(points, window, label=label, curve=curve)
 
 
 def optuna_search(
@@ -266,6 +267,7 @@ def run_folds(
     over several train windows), and score it on the test window. Returns the per-fold
     out-of-sample rows and the chained out-of-sample row; writes `out/NAME.csv`."""
     fold_rows, curves = [], []
+    tested = {fold.test for fold in folds}  # leave-one-out: a train window is another's test
     for fold in folds:
         per_window = [
             search(
@@ -277,15 +279,16 @@ def run_folds(
                 seed=seed,
                 objective=objective,
                 label=f"fold {fold.label} train {window}",
+                curve=window in tested,
             )
             for window in fold.train
         ]
         candidates = _candidates(per_window)
         best = candidates[choose(candidates, objective)][0]
-        (tested,) = sweeper.evaluate(
+        (held,) = sweeper.evaluate(
             [best], fold.test, label=f"fold {fold.label} test {fold.test}", curve=True
         )
-        curves.append(tested["curve"])
+        curves.append(held["curve"])
         fold_rows.append(
             {
                 "fold": fold.label,
@@ -294,7 +297,7 @@ def run_folds(
                 "test_end": str(fold.test.end.date()),
                 "point_id": point_id(best),
                 "params": describe(best),
-                **{m: tested.get(m) for m in METRICS},
+                **{m: held.get(m) for m in METRICS},
             }
         )
     chained = chained_metrics(curves, fold_rows, sweeper.base.venue.initial_cash)
