@@ -35,6 +35,7 @@ from risk.gate import Account, MarketLimits, Quote, RiskRequest, evaluate
 from risk.journal import Journal
 from risk.verdict import Clamp, OrderIntent, Rule, Side, Verdict
 from strategies.breakout import BreakoutDay
+from strategies.column import DailyColumn
 from strategies.staging import Targets, targets
 
 
@@ -142,6 +143,7 @@ class Agent:
         self.data_symbols = {
             asset: config.data.crypto_symbol.format(asset=asset) for asset in self.assets
         }
+        self._values = getattr(market_data, "daily_values", None)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class Agent:
         if session is None:
             return "no equity session has closed yet"
         data = self.config.data
-        column = self.market_data.daily_column
+        column = self._column
         volume = column(data.index, "volume", session)
         highs = column(data.index_price or data.index, "close", session)
         benchmark = column(data.benchmark, "close", session)
@@ -160,19 +162,25 @@ class Agent:
             (data.index, volume),
             (data.benchmark, benchmark),
         )
+        session_ns = session.value
         for symbol, bars in named:
             if bars.empty:
                 return f"{symbol} has no bar up to the session of {session.date()}"
-            if bars.index[-1] != session:
-                last = bars.index[-1].date()
+            if bars.last_ns != session_ns:
+                last = bars.last_date.date()
                 return f"{symbol} has no bar for the session of {session.date()} (last {last})"
         return SignalInputs(highs, volume, benchmark)
 
-    def crypto_closes(self, day: pd.Timestamp) -> dict[str, pd.Series]:
-        return {
-            asset: self.market_data.daily_column(symbol, "close", day)
-            for asset, symbol in self.data_symbols.items()
-        }
+    def crypto_closes(self, day: pd.Timestamp) -> dict[str, DailyColumn]:
+        column = self._column
+        return {asset: column(symbol, "close", day) for asset, symbol in self.data_symbols.items()}
+
+    def _column(self, symbol: str, column: str, end: pd.Timestamp) -> DailyColumn:
+        """`daily_column(symbol, column, end)` as arrays: straight from replayed data, which
+        serves them without pandas objects; from a Series for other sources."""
+        if self._values is not None:
+            return self._values(symbol, column, end)
+        return DailyColumn.of(self.market_data.daily_column(symbol, column, end))
 
     # -- the tick -------------------------------------------------------------------------
 
@@ -283,15 +291,13 @@ class Agent:
         return result
 
     def _fresh(
-        self, now: datetime, closes: Mapping[str, pd.Series], quotes: Mapping[str, Quote]
-    ) -> dict[str, pd.Series]:
+        self, now: datetime, closes: Mapping[str, DailyColumn], quotes: Mapping[str, Quote]
+    ) -> dict[str, DailyColumn]:
         """Closes whose last bar is recent enough to trade on; a stale series (an asset whose
         data stopped) is passed empty, so its trend gate fails instead of reading old prices."""
         limit = self.config.risk.stale_after
         return {
-            asset: series
-            if asset in quotes and now - quotes[asset].ts <= limit
-            else series.iloc[:0]
+            asset: series if asset in quotes and now - quotes[asset].ts <= limit else series.head(0)
             for asset, series in closes.items()
         }
 
@@ -559,17 +565,28 @@ def _client_order_id(decision_id: str, n: int) -> str:
     return f"{decision_id}-{n}"
 
 
-def _quotes(closes: Mapping[str, pd.Series]) -> tuple[dict[str, float], dict[str, Quote]]:
+def _quotes(closes: Mapping[str, DailyColumn]) -> tuple[dict[str, float], dict[str, Quote]]:
     """Each asset's latest close, and the quote the gate checks (stamped when its bar closed)."""
     prices: dict[str, float] = {}
     quotes: dict[str, Quote] = {}
     for asset, series in closes.items():
         if series.empty:
             continue
-        price = float(series.iat[-1])
+        price = float(series.values[-1])
         prices[asset] = price
-        quotes[asset] = Quote(price, crypto_bar_end(series.index[-1]))
+        quotes[asset] = Quote(price, _bar_end(series.last_ns))
     return prices, quotes
+
+
+def _bar_end(day_ns: int) -> datetime:
+    """`crypto_bar_end` of a day given in nanoseconds, memoised (a pure function of the day)."""
+    end = _BAR_ENDS.get(day_ns)
+    if end is None:
+        end = _BAR_ENDS[day_ns] = crypto_bar_end(pd.Timestamp(day_ns))
+    return end
+
+
+_BAR_ENDS: dict[int, datetime] = {}
 
 
 def _market_limits(market: Market, slippage: float) -> MarketLimits:

@@ -15,33 +15,41 @@ import numpy as np
 import pandas as pd
 
 from strategies.breakout import BreakoutDay, BreakoutParams, detect
+from strategies.column import DailyColumn
 
 
 @dataclass(frozen=True)
 class SignalInputs:
-    """Closes defining highs, the index volume and the benchmark closes, up to one session."""
+    """Closes defining highs, the index volume and the benchmark closes, up to one session: pandas
+    Series or their array form (`DailyColumn`, what a tick reads)."""
 
-    close: pd.Series
-    volume: pd.Series
-    benchmark: pd.Series
+    close: pd.Series | DailyColumn
+    volume: pd.Series | DailyColumn
+    benchmark: pd.Series | DailyColumn
 
     @property
     def last_date(self) -> pd.Timestamp:
-        return self.close.index[-1]
+        close = self.close
+        return close.last_date if isinstance(close, DailyColumn) else close.index[-1]
 
 
 class BreakoutSignal:
     def __init__(self, params: BreakoutParams) -> None:
         self.params = params
-        self._inputs: tuple[pd.Series, pd.Series, pd.Series] | None = None
+        self._inputs: tuple[DailyColumn, DailyColumn, DailyColumn] | None = None
         self._frame: pd.DataFrame | None = None
         self._columns: dict[str, np.ndarray] = {}
-        self._days: dict[pd.Timestamp, BreakoutDay] = {}
+        self._days: dict[int, BreakoutDay] = {}
 
     def prime(self, inputs: SignalInputs) -> pd.DataFrame:
         """Detect over `inputs` once; later days covered by them are read, not recomputed."""
-        self._inputs = _args(inputs)
-        self._frame = detect(*self._inputs, self.params)
+        close, volume, benchmark = (
+            _series(x) for x in (inputs.close, inputs.volume, inputs.benchmark)
+        )
+        if volume.index is not close.index and not volume.index.equals(close.index):
+            volume = volume.reindex(close.index)
+        self._frame = detect(close, volume, benchmark, self.params)
+        self._inputs = (DailyColumn.of(close), DailyColumn.of(volume), DailyColumn.of(benchmark))
         self._columns = {name: self._frame[name].to_numpy() for name in self._frame.columns}
         self._days = {}
         return self._frame
@@ -53,40 +61,61 @@ class BreakoutSignal:
 
     def day(self, inputs: SignalInputs) -> BreakoutDay:
         """The state on the last session of `inputs` (weekend ticks reuse Friday's)."""
-        if not self._covers(inputs):
+        given = _args(inputs)
+        if not self._covers(given):
             self.prime(inputs)
         assert self._frame is not None
-        date = inputs.last_date
-        day = self._days.get(date)
+        close = given[0]
+        key = close.last_ns
+        day = self._days.get(key)
         if day is None:
-            i = self._frame.index.get_loc(date)
-            day = self._days[date] = BreakoutDay.from_columns(self._frame.index, self._columns, i)
+            # the frame's index is the primed closes' dates, of which `close` is a prefix
+            i = len(close) - 1
+            day = self._days[key] = BreakoutDay.from_columns(self._frame.index, self._columns, i)
         return day
 
-    def _covers(self, inputs: SignalInputs) -> bool:
-        """True when `inputs` are the primed inputs cut at their last date."""
+    def _covers(self, given: tuple[DailyColumn, DailyColumn, DailyColumn]) -> bool:
+        """True when `given` are the primed inputs cut at their last date."""
         if self._inputs is None:
             return False
         return all(
-            _same_prefix(mine, theirs)
-            for mine, theirs in zip(self._inputs, _args(inputs), strict=True)
+            _same_prefix(mine, theirs) for mine, theirs in zip(self._inputs, given, strict=True)
         )
 
 
-def _args(inputs: SignalInputs) -> tuple[pd.Series, pd.Series, pd.Series]:
-    volume, index = inputs.volume, inputs.close.index
-    if volume.index is not index and not volume.index.equals(index):
-        volume = volume.reindex(index)
-    return inputs.close, volume, inputs.benchmark
+def _args(inputs: SignalInputs) -> tuple[DailyColumn, DailyColumn, DailyColumn]:
+    """The inputs as arrays, the volume aligned to the closes' dates."""
+    close, volume, benchmark = (_column(x) for x in (inputs.close, inputs.volume, inputs.benchmark))
+    if not _same_dates(volume.dates, close.dates):
+        volume = DailyColumn.of(_series(volume).reindex(_series(close).index))
+    return close, volume, benchmark
 
 
-def _same_prefix(primed: pd.Series, given: pd.Series) -> bool:
+def _column(x: pd.Series | DailyColumn) -> DailyColumn:
+    return x if isinstance(x, DailyColumn) else DailyColumn.of(x)
+
+
+def _series(x: pd.Series | DailyColumn) -> pd.Series:
+    return x.to_series() if isinstance(x, DailyColumn) else x
+
+
+def _same_dates(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if len(a) != len(b):
+        return False
+    if len(a) == 0 or (a.base is not None and a.base is b.base and a.ctypes.data == b.ctypes.data):
+        return True
+    return bool(np.array_equal(a, b))
+
+
+def _same_prefix(primed: DailyColumn, given: DailyColumn) -> bool:
     """`given` equals `primed` up to its end: same last date, length and last value.
 
     Bars only ever grow at the end and are validated on load, so comparing the tail is enough to
     tell a replayed prefix from a revised history (which is detected afresh)."""
     n = len(given)
-    if n == 0 or n > len(primed) or primed.index[n - 1] != given.index[-1]:
+    if n == 0 or n > len(primed) or primed.dates[n - 1] != given.dates[-1]:
         return n == 0 and len(primed) == 0
-    last_primed, last_given = primed.iat[n - 1], given.iat[-1]
+    last_primed, last_given = primed.values[n - 1], given.values[-1]
     return bool(np.isnan(last_primed) and np.isnan(last_given)) or last_primed == last_given

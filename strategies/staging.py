@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from strategies.breakout import BreakoutDay
+from strategies.column import DailyColumn
 from strategies.params import ParamError, require_fraction, require_positive
 
 
@@ -155,7 +156,7 @@ class Targets:
 
 def targets(
     day: BreakoutDay,
-    closes: Mapping[str, pd.Series],
+    closes: Mapping[str, pd.Series | DailyColumn],
     params: StagingParams,
     today: pd.Timestamp | None = None,
 ) -> Targets:
@@ -260,7 +261,7 @@ def _zeros(params: StagingParams) -> dict[str, float]:
     return dict.fromkeys(params.assets, 0.0)
 
 
-def _gate(series: pd.Series | None, window: int) -> TrendGate:
+def _gate(series: pd.Series | DailyColumn | None, window: int) -> TrendGate:
     if series is None or len(series) < window:
         return TrendGate(close=math.nan, mean=math.nan, passed=False)
     tail = series.to_numpy(dtype=float)[-window:]
@@ -268,7 +269,9 @@ def _gate(series: pd.Series | None, window: int) -> TrendGate:
     return TrendGate(close=close, mean=mean, passed=bool(close > mean))
 
 
-def _held_since(series: pd.Series | None, prefail: pd.Timestamp, params: StagingParams) -> bool:
+def _held_since(
+    series: pd.Series | DailyColumn | None, prefail: pd.Timestamp, params: StagingParams
+) -> bool:
     """Whether the gate passed every day from the eve of the last session before the failure.
 
     Starting a day early covers the close the pre-failure decision saw, whether or not that
@@ -276,6 +279,8 @@ def _held_since(series: pd.Series | None, prefail: pd.Timestamp, params: Staging
     """
     if series is None or len(series) < params.trend_window:
         return False
+    if isinstance(series, DailyColumn):
+        series = series.to_series()
     mean = series.rolling(params.trend_window, min_periods=params.trend_window).mean()
     checked = (series > mean).loc[prefail - pd.Timedelta(days=1) :]
     return bool(len(checked) > 0 and checked.all())

@@ -17,6 +17,7 @@ import pandas as pd
 
 from agent.marketdata.checks import earliest, order_checks, value_checks
 from agent.ports import BAR_COLUMNS, DataError
+from strategies.column import DailyColumn
 
 HEADER = ("date", *BAR_COLUMNS)
 _DTYPES = {"date": str, **dict.fromkeys(BAR_COLUMNS, "float64")}
@@ -140,6 +141,8 @@ class ReplayData:
         self.folder = Path(folder)
         self._bars: dict[str, pd.DataFrame] = {}
         self._series: dict[tuple[str, str], tuple[pd.Series, np.ndarray]] = {}
+        self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._dates: dict[str, np.ndarray] = {}
 
     def symbols(self) -> list[str]:
         """Symbols with a file, as file stems (`BTC-USD`); each works with `daily_bars`."""
@@ -169,12 +172,34 @@ class ReplayData:
         series, ns = cached
         return series.iloc[: int(np.searchsorted(ns, end.as_unit("ns").value, side="right"))]
 
+    def daily_values(self, symbol: str, column: str, end: pd.Timestamp) -> DailyColumn:
+        """`daily_column(symbol, column, end)` as array views (no pandas object per call)."""
+        key = (symbol, column)
+        cached = self._arrays.get(key)
+        if cached is None:
+            bars = self._cached(symbol)
+            dates = self._dates.get(symbol)
+            if dates is None:
+                dates = self._dates[symbol] = bars.index.as_unit("ns").asi8
+            values = np.ascontiguousarray(bars[column].to_numpy())
+            cached = self._arrays[key] = (values, dates)
+        values, ns = cached
+        n = int(np.searchsorted(ns, _ns(end), side="right"))
+        return DailyColumn(values[:n], ns[:n], column)
+
     def _cached(self, symbol: str) -> pd.DataFrame:
         name = symbol_file(symbol)
         bars = self._bars.get(name)
         if bars is None:
             bars = self._bars[name] = load_bars(self.folder / name)
         return bars
+
+
+def _ns(end: pd.Timestamp) -> int:
+    end = pd.Timestamp(end)
+    if end.tzinfo is not None:
+        raise ValueError(f"end must be a tz-naive date, got {end}")
+    return end.as_unit("ns").value
 
 
 def write_bars(folder: Path, symbol: str, bars: pd.DataFrame) -> Path:
