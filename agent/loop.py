@@ -136,7 +136,7 @@ class Agent:
         self.contain_errors = contain_errors
         self.state = RunState()
         self.redo: Redo | None = None
-        """Set by a resume: the interrupted tick, redone by the next `tick()` that reads its bars."""
+        """Set by a resume: the interrupted tick, redone by the next tick that reads its bars."""
         self.assets = config.staging.assets
         quote = config.venue.quote
         self.symbols = {asset: f"{asset}/{quote}" for asset in self.assets}
