@@ -511,3 +511,42 @@ def test_the_shipped_example_grid_validates_against_the_sample_config():
 
     configs = validate(grid, load_config(ROOT / "config" / "sim.toml"), cartesian(grid))
     assert 2 <= len(configs) <= 8
+
+
+def test_leave_one_out_runs_each_point_once_per_episode_and_scores_the_held_out_one(tmp_path):
+    sweeper, executor = stub_sweeper(tmp_path, GRID)
+    episodes = episode_windows(
+        [{"confirmed": "2016-11-11"}, {"confirmed": "2020-12-04"}, {"confirmed": "2025-09-22"}],
+        121,
+        pd.Timestamp("2025-12-31"),
+    )
+    rows, overall = run_folds(
+        sweeper,
+        leave_one_out_folds(episodes),
+        "grid",
+        cartesian(sweeper.grid),
+        trials=0,
+        seed=0,
+        objective="sharpe",
+        name="leave_one_out",
+    )
+    assert len(executor.ran) == 6 * 3  # every point on every episode, once: no re-runs
+    assert [r["test_start"] for r in rows] == ["2016-11-11", "2020-12-04", "2025-09-22"]
+    assert overall["orders"] == 9
+    assert (tmp_path / "out" / "leave_one_out.csv").exists()
+
+
+def test_a_worker_reads_the_data_once_and_again_when_a_file_changes(tmp_path, sample_dir):
+    import os
+    import shutil
+
+    from agent.tuning.worker import cached_market_data
+
+    folder = tmp_path / "data"
+    shutil.copytree(sample_dir, folder)
+    config = sample_config(folder)
+    first = cached_market_data(config)
+    assert cached_market_data(config) is first
+    spy = folder / "SPY.csv"
+    os.utime(spy, ns=(spy.stat().st_atime_ns, spy.stat().st_mtime_ns + 10**9))
+    assert cached_market_data(config) is not first

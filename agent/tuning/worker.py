@@ -1,14 +1,16 @@
 """One point of a sweep: the real backtest (`agent.backtest.run_backtest`, the live tick) of one
-config over one trading range, its files written to a temporary folder and dropped.
+config over one trading range, writing no files (or, with a `run_backtest` that cannot skip them,
+writing them to a temporary folder that is dropped).
 
-Market data is read once per worker process: `run_backtest` opens its data through
-`agent.backtest.open_market_data`, which `use_data_cache` points at a per-process cache of the
-replayed files (keyed by the folder and each file's size and modification time, so a changed
-file is read again). The bars are read-only; every point still gets its own venue and agent.
+Market data is read once per worker process: a per-process cache of the replayed files (keyed by
+the folder and each file's size and modification time, so a changed file is read again), passed
+to `run_backtest` as its `data`, or else put behind `agent.backtest.open_market_data` by
+`use_data_cache`. The bars are read-only; every point still gets its own venue and agent.
 """
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +26,9 @@ from agent.runtime import ensure_sample, open_market_data
 from agent.tuning.select import sweep_metrics
 
 _DATA: dict[tuple[Any, ...], ReplayData] = {}
+_IN_MEMORY = {"journal", "outputs", "data"}
+"""`run_backtest` options for a sweep: no journal or output files, market data passed in. Used
+when `run_backtest` has them; otherwise the point writes its files to a temporary folder."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,20 @@ def run_task(task: Task) -> dict[str, Any]:
     use_data_cache()
     began = time.perf_counter()
     config = Config.model_validate_json(task.config_json)
+    start, end = pd.Timestamp(task.start), pd.Timestamp(task.end)
     with tempfile.TemporaryDirectory(prefix="spillover-point-") as folder:
-        result = agent.backtest.run_backtest(
-            config, Path(folder), start=pd.Timestamp(task.start), end=pd.Timestamp(task.end)
-        )
+        if set(inspect.signature(agent.backtest.run_backtest).parameters) >= _IN_MEMORY:
+            result = agent.backtest.run_backtest(  # no files, the worker's data
+                config,
+                Path(folder),
+                start=start,
+                end=end,
+                journal=False,
+                outputs=False,
+                data=cached_market_data(config),
+            )
+        else:
+            result = agent.backtest.run_backtest(config, Path(folder), start=start, end=end)
     out: dict[str, Any] = {
         "metrics": sweep_metrics(result.summary["metrics"]),
         "breakouts": result.summary["breakouts"],
