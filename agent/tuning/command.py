@@ -118,8 +118,9 @@ def run_sweep(base: Config, options: SweepOptions) -> None:
         report.print_folds(title, rows, overall, options.objective)
     if folds is None and not options.leave_one_out:
         report.print_ranked(best_rows, list(grid.axes), options.objective)
-        best = best_rows[0]
-        report.print_best(best["params"], options.objective, best.get(options.objective))
+        if best_rows:  # an optuna study whose every trial failed has none
+            best = best_rows[0]
+            report.print_best(best["params"], options.objective, best.get(options.objective))
         if sens:
             report.print_sensitivity(sens, options.objective)
     rate = stats.ran / stats.seconds if stats.seconds > 0 else 0.0
