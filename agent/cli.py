@@ -436,6 +436,110 @@ def sweep(
         raise typer.Exit(130) from None
 
 
+logs_app = typer.Typer(
+    help="Review a decision journal: summary, show, explain, tail.", no_args_is_help=True
+)
+app.add_typer(logs_app, name="logs")
+JournalArg = Annotated[
+    Path, typer.Argument(help="A run folder (its decisions.jsonl) or a journal file.")
+]
+
+
+@logs_app.command("summary")
+def logs_summary(
+    journal: JournalArg,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Parse every line in full (slower; no fast path for decisions).")
+    ] = False,
+) -> None:
+    """Counts by event and action, stage transitions, halts, clamps by rule, orders, fills,
+    errors and retries, reconciliation, sessions, first and last timestamps."""
+    from agent.logs.command import summary
+    from agent.logs.read import LogsError
+
+    try:
+        summary(journal, as_json=as_json, strict=strict)
+    except LogsError as exc:
+        _fail(str(exc))
+
+
+@logs_app.command("show")
+def logs_show(
+    journal: JournalArg,
+    since: Annotated[
+        str | None, typer.Option(help="From this date (2021-01-04) or timestamp, UTC.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to this date (the whole day) or timestamp.")
+    ] = None,
+    event: Annotated[
+        list[str] | None, typer.Option(help="Only this event (repeat for several).")
+    ] = None,
+    asset: Annotated[
+        str | None, typer.Option(help="Records about this asset (decisions: its orders, clamps).")
+    ] = None,
+    rule: Annotated[
+        str | None, typer.Option(help="Risk or halt records of this rule, decisions it clamped.")
+    ] = None,
+    decision: Annotated[
+        str | None, typer.Option(help="Records of this decision id.", metavar="ID")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many records.", min=0)] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The records as written, one per line (for jq).")
+    ] = False,
+) -> None:
+    """The records that match every filter, as a table or as JSON lines."""
+    from agent.logs.command import make_filter, show
+    from agent.logs.read import LogsError
+
+    try:
+        wanted = make_filter(
+            since=since, until=until, events=event, asset=asset, rule=rule, decision=decision
+        )
+        show(journal, wanted, limit=limit, as_json=as_json)
+    except LogsError as exc:
+        _fail(str(exc))
+
+
+@logs_app.command("explain")
+def logs_explain(
+    journal: JournalArg,
+    decision_id: Annotated[str, typer.Argument(help="A decision id from the journal.")],
+) -> None:
+    """One decision in plain words: breakout evidence, stage and targets, every risk clamp, the
+    orders and the fills that followed, with their client ids."""
+    from agent.logs.command import explain
+    from agent.logs.read import LogsError
+
+    try:
+        explain(journal, decision_id)
+    except LogsError as exc:
+        _fail(str(exc))
+
+
+@logs_app.command("tail")
+def logs_tail(
+    journal: JournalArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing records as they are written.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="Start with the last N records.", min=0)
+    ] = 10,
+) -> None:
+    """The last records, one readable line each; -f follows a running agent's journal (Ctrl-C
+    stops)."""
+    from agent.logs.command import tail
+    from agent.logs.read import LogsError
+
+    try:
+        tail(journal, count=lines, follow=follow)
+    except LogsError as exc:
+        _fail(str(exc))
+
+
 def _load(file: Path) -> Config:
     from agent.config import ConfigError, load_config
 
