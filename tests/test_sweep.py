@@ -300,6 +300,7 @@ class StubExecutor:
     """Metrics as a function of the config, no backtest: counts what it ran."""
 
     name = "stub"
+    workers = 1
 
     def __init__(self) -> None:
         self.ran: list[Task] = []

@@ -126,7 +126,7 @@ def run_sweep(base: Config, options: SweepOptions) -> None:
     rate = stats.ran / stats.seconds if stats.seconds > 0 else 0.0
     report.console.print(
         f"{stats.ran} point(s) run, {stats.skipped} already in {options.out / 'results.csv'}; "
-        f"{rate:.2f} points/s on {jobs} {executor.name} worker(s); window {window}"
+        f"{rate:.2f} points/s on {executor.workers} {executor.name} worker(s); window {window}"
     )
 
 

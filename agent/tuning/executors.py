@@ -22,6 +22,7 @@ Outcome = tuple[int, dict[str, Any] | BaseException]
 
 class Executor(Protocol):
     name: str
+    workers: int
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         """Run every task; yield (its index, its result or the exception it raised) as each
@@ -33,6 +34,7 @@ class Executor(Protocol):
 
 class InlineExecutor:
     name = "inline"
+    workers = 1
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         for i, task in enumerate(tasks):
@@ -53,7 +55,7 @@ class ProcessExecutor:
 
     def __init__(self, jobs: int) -> None:
         method = "forkserver" if sys.platform != "win32" else "spawn"
-        self.jobs = jobs
+        self.jobs = self.workers = jobs
         self.pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context(method),
@@ -109,6 +111,7 @@ class DaskExecutor:
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
+        self.workers = len(self.client.scheduler_info()["workers"]) or jobs
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         from dask.distributed import as_completed
