@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from agent.clock import EquitySessions, SimClock, daily_ticks
 from agent.config import Config
 from agent.heartbeat import beat
 from agent.loop import Agent, TickResult
+from agent.marketdata.replay import ReplayData
 from agent.metrics import performance
 from agent.ports import DataError
 from agent.reconcile import Reconciliation, resume
@@ -34,9 +36,11 @@ from agent.runtime import (
     paper_venue,
     prime_signal,
 )
+from agent.signal import BreakoutSignal
 from agent.store import Store
 from risk.journal import Journal
 
+_ONE_DAY = timedelta(days=1)
 OnTick = Callable[[TickResult, int, int], None]
 """Called after each tick with (its result, ticks done, ticks in all)."""
 
@@ -63,6 +67,9 @@ def run_backtest(
     accept_config_change: bool = False,
     fresh: bool = False,
     on_start: Callable[[OpenedRun, Reconciliation | None], None] | None = None,
+    journal: bool = True,
+    outputs: bool = True,
+    data: ReplayData | None = None,
 ) -> BacktestResult:
     """Run `config` from `start` to `end` (UTC days, inclusive) and write the run's files to `out`.
 
@@ -74,8 +81,19 @@ def run_backtest(
     `mode="run"` is `spillover run` on replayed data: the run keeps its state in the folder's
     store, and a folder that holds one is resumed after its last committed tick (unless `fresh`),
     the paper venue holding what the store recorded.
+
+    For sweeps, which need only the result: `journal=False` writes no `decisions.jsonl` (the
+    summary's order, clamp and fee counts are tallied as the records would have been written, so
+    the equity and summary are the same); `outputs=False` also writes no `equity.csv` and
+    `summary.json` and leaves `out` untouched. Both are for backtests only. `data` is market data
+    already opened for `config` (a sweep worker's, read once): the signal primed on it is kept with
+    it, one per signal settings, for the next point.
     """
-    data = open_market_data(config)
+    if mode == "run" and not (journal and outputs):
+        raise ValueError("a run always writes its journal and outputs")
+    journal = journal and outputs
+    if data is None:
+        data = open_market_data(config)
     earliest, first, last = _data_range(config, data)
     start = first if start is None else max(start, earliest)
     end = last if end is None else min(end, last)
@@ -93,17 +111,19 @@ def run_backtest(
             config, mode, ticks[0], run_id=run_id, accept_config_change=accept_config_change
         )
         run_id = opened.run_id
-    else:
+    elif outputs:
         files = RunFiles.create(out)
+    else:
+        files = RunFiles(out)
     store = None if opened is None else opened.store
     with store or nullcontext():
         agent = Agent(
             config,
             data,
             venue,
-            Journal(files.journal, run_id, fsync=config.run.fsync),
+            Journal(files.journal, run_id, fsync=config.run.fsync) if journal else Tally(run_id),
             EquitySessions(),
-            prime_signal(config, data) if prime else None,
+            _primed(config, data) if prime else None,
             store,
             session=1 if opened is None else opened.session,
             contain_errors=mode == "run",
@@ -128,9 +148,11 @@ def run_backtest(
         return BacktestResult(pd.DataFrame(), {}, files, True)
     equity = pd.DataFrame(rows).set_index("date")
     last_day = pd.Timestamp(equity.index[-1])
-    summary = _summary(config, agent, equity, files.journal, start, last_day)
-    equity.to_csv(files.root / "equity.csv", float_format="%.10g")
-    (files.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    counts = agent.journal.counts if isinstance(agent.journal, Tally) else _counts(files.journal)
+    summary = _summary(config, agent, equity, counts, start, last_day)
+    if outputs:
+        equity.to_csv(files.root / "equity.csv", float_format="%.10g")
+        (files.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return BacktestResult(equity, summary, files, reason != "end of data range")
 
 
@@ -298,7 +320,7 @@ def _row(
     values = {a: balances.get(a, 0.0) * prices.get(a, 0.0) for a in config.staging.assets}
     equity = cash + sum(values.values())
     row: dict[str, Any] = {
-        "date": (now - pd.Timedelta(days=1)).date(),
+        "date": (now - _ONE_DAY).date(),
         "equity": equity,
         "cash": cash,
     }
@@ -313,19 +335,33 @@ def _row(
     return row
 
 
-def _summary(
-    config: Config,
-    agent: Agent,
-    equity: pd.DataFrame,
-    journal: Path,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-) -> dict[str, Any]:
+def _counts(journal: Path) -> dict[str, Any]:
+    """The orders, risk clamps, fees and traded notional a journal records."""
     from risk.journal import read_journal
 
-    counts = {"orders": 0, "risk_clamps": 0, "fees": 0.0, "traded": 0.0}
+    tally = Tally("")
     for record in read_journal(journal):
-        event = record["event"]
+        tally.count(record["event"], record)
+    return tally.counts
+
+
+class Tally:
+    """Stands in for the journal of a backtest run without one (`journal=False`): writes nothing,
+    counts what the summary reads from a journal, from the same values in the same order."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.counts: dict[str, Any] = {"orders": 0, "risk_clamps": 0, "fees": 0.0, "traded": 0.0}
+
+    def write(self, event: str, ts: datetime, **fields: Any) -> dict[str, Any]:
+        self.count(event, fields)
+        return fields
+
+    def error(self, ts: datetime, exc: BaseException, **fields: Any) -> dict[str, Any]:
+        return fields
+
+    def count(self, event: str, record: Mapping[str, Any]) -> None:
+        counts = self.counts
         if event == "order" and record["status"] != "error":
             counts["orders"] += 1
         elif event == "risk":
@@ -333,6 +369,43 @@ def _summary(
         elif event == "fill":
             counts["fees"] += record["fee"]
             counts["traded"] += record["amount"] * record["price"]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Tally:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _primed(config: Config, data: Any) -> BreakoutSignal:
+    """The signal primed on `data`'s history, primed once per data object and signal settings:
+    sweep points sharing their market data share it (a primed signal only reads its frame)."""
+    settings = config.data
+    key = (config.signal, settings.index, settings.index_price, settings.benchmark)
+    try:
+        primed = _PRIMED.setdefault(data, {})
+    except TypeError:  # data that cannot be weakly referenced: prime every time
+        return prime_signal(config, data)
+    signal = primed.get(key)
+    if signal is None:
+        signal = primed[key] = prime_signal(config, data)
+    return signal
+
+
+_PRIMED: weakref.WeakKeyDictionary[Any, dict[Any, BreakoutSignal]] = weakref.WeakKeyDictionary()
+
+
+def _summary(
+    config: Config,
+    agent: Agent,
+    equity: pd.DataFrame,
+    counts: dict[str, Any],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> dict[str, Any]:
     curve = equity["equity"]
     curve.index = pd.DatetimeIndex(curve.index)
     metrics = performance(curve) | {

@@ -7,6 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import agent.backtest
+from agent.backtest import run_backtest
+from agent.config import Config, DataConfig
 from agent.marketdata.replay import ReplayData, write_bars
 from agent.marketdata.sample import write_sample
 from agent.signal import BreakoutSignal, SignalInputs
@@ -74,3 +77,44 @@ def test_a_revised_history_is_detected_afresh_from_columns(tmp_path: Path, sampl
     )
     day = signal.day(inputs)
     assert day.close == other.full_history("IWM")["close"].iloc[-1] != iwm["close"].iloc[-1]
+
+
+def _config(folder: Path, **signal: float) -> Config:
+    return Config(data=DataConfig(source="replay", dir=folder), signal=BreakoutParams(**signal))
+
+
+def test_a_backtest_without_a_journal_gives_the_same_equity_and_summary(
+    sample: Path, tmp_path: Path
+) -> None:
+    config = _config(sample)
+    full = run_backtest(config, tmp_path / "full")
+    quiet = run_backtest(config, tmp_path / "quiet", journal=False)
+    bare = run_backtest(config, tmp_path / "bare", outputs=False)
+    assert full.summary["metrics"]["orders"] > 0
+    assert full.summary["metrics"]["fees"] > 0
+    for other in (quiet, bare):
+        assert other.summary == full.summary
+        pd.testing.assert_frame_equal(other.equity, full.equity)
+    assert sorted(p.name for p in (tmp_path / "quiet").iterdir()) == ["equity.csv", "summary.json"]
+    for name in ("equity.csv", "summary.json"):
+        assert (tmp_path / "quiet" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()
+    assert not (tmp_path / "bare").exists()
+    with pytest.raises(ValueError, match="journal"):
+        run_backtest(config, tmp_path / "run", mode="run", journal=False)
+
+
+def test_points_sharing_market_data_give_what_separate_runs_give(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep worker reuses one ReplayData: the primed signal is shared per signal settings."""
+    configs = [_config(sample), _config(sample, volume_multiple=2.0), _config(sample)]
+    alone = [run_backtest(c, tmp_path / f"alone{n}", outputs=False) for n, c in enumerate(configs)]
+    shared = ReplayData(sample)
+    monkeypatch.setattr(agent.backtest, "open_market_data", lambda config: shared)
+    together = [
+        run_backtest(c, tmp_path / f"shared{n}", outputs=False) for n, c in enumerate(configs)
+    ]
+    assert alone[0].summary != alone[1].summary
+    for one, other in zip(alone, together, strict=True):
+        assert one.summary == other.summary
+        pd.testing.assert_frame_equal(one.equity, other.equity)
