@@ -9,9 +9,11 @@ points back to a decision that already exists.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 
 import pandas as pd
 
@@ -144,6 +146,13 @@ class Agent:
             asset: config.data.crypto_symbol.format(asset=asset) for asset in self.assets
         }
         self._values = getattr(market_data, "daily_values", None)
+        self._reads: dict[datetime, _Reads] | None = None
+        if self._values is not None and type(sessions) is EquitySessions:
+            data = config.data
+            key = (sessions.name, tuple(self.data_symbols.items()), data.index)
+            key += (data.index_price, data.benchmark)
+            self._reads = _READS.setdefault(market_data, {}).setdefault(key, {})
+        self._limits_of: tuple[object, dict[str, MarketLimits]] | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -182,10 +191,31 @@ class Agent:
             return self._values(symbol, column, end)
         return DailyColumn.of(self.market_data.daily_column(symbol, column, end))
 
+    def _read(self, now: datetime) -> _Reads:
+        """What the tick reads at `now`: the last closed session and crypto day, the closes, the
+        signal's inputs, and the prices and quotes. Replayed bars never change, so these are a
+        function of the data and `now`, kept for the next run on the same data (a sweep's)."""
+        memo = self._reads
+        reads = None if memo is None else memo.get(now)
+        if reads is None:
+            session = self.sessions.last_closed(now)
+            crypto_day = last_crypto_day(now)
+            closes = self.crypto_closes(crypto_day)
+            inputs = self.signal_inputs(session)
+            reads = (session, crypto_day, closes, inputs, *_quotes(closes))
+            if memo is not None:
+                memo[now] = reads
+        return reads
+
     # -- the tick -------------------------------------------------------------------------
 
     def decision_id(self, now: datetime) -> str:
-        base = f"{self.journal.run_id}-{now:%Y%m%dT%H%M}"
+        stamp = _STAMPS.get(now)
+        if stamp is None:
+            if len(_STAMPS) > _MEMO_LIMIT:
+                _STAMPS.clear()
+            stamp = _STAMPS[now] = f"{now:%Y%m%dT%H%M}"
+        base = f"{self.journal.run_id}-{stamp}"
         return base if self.session == 1 else f"{base}-{self.session}"
 
     def tick(self, now: datetime) -> TickResult:
@@ -230,17 +260,14 @@ class Agent:
         return self._hold(now, decision_id, reason, self.sessions.last_closed(now), {}, None)
 
     def _tick(self, now: datetime, decision_id: str, redo: Redo | None) -> TickResult:
-        session = self.sessions.last_closed(now)
-        crypto_day = last_crypto_day(now)
         try:
-            closes = self.crypto_closes(crypto_day)
-            inputs = self.signal_inputs(session)
+            session, crypto_day, closes, inputs, prices, quotes = self._read(now)
             limits = self._limits()
         except (DataError, VenueError) as exc:
             self._read_error(now, exc)
             reason = f"market data unavailable: {exc}"
-            return self._hold(now, decision_id, reason, session, {}, None)
-        prices, quotes = _quotes(closes)
+            return self._hold(now, decision_id, reason, self.sessions.last_closed(now), {}, None)
+        prices = dict(prices)
         followed = self._follow_pending(now)
         balances = self._balances(now)
         if redo is not None and balances is not None:
@@ -341,12 +368,17 @@ class Agent:
 
     def _limits(self) -> dict[str, MarketLimits]:
         markets = self.venue.markets()
+        known = self._limits_of
+        if known is not None and known[0] is markets:
+            return known[1]
         slippage = self.config.venue.slippage_bps / 10_000
         limits = {}
         for asset, symbol in self.symbols.items():
             market = markets.get(symbol)
             if market is not None:
                 limits[asset] = _market_limits(market, slippage)
+        if isinstance(markets, MappingProxyType):  # read-only: the same markets, the same limits
+            self._limits_of = (markets, limits)
         return limits
 
     def _place(
@@ -554,6 +586,21 @@ class Agent:
         self.journal.error(now, exc, consecutive_errors=self.state.consecutive_errors, **fields)
 
 
+_Reads = tuple[
+    pd.Timestamp | None,
+    pd.Timestamp,
+    dict[str, DailyColumn],
+    SignalInputs | str,
+    dict[str, float],
+    dict[str, Quote],
+]
+"""(session, crypto day, closes, signal inputs or why none, prices, quotes): `Agent._read`."""
+_READS: weakref.WeakKeyDictionary[MarketData, dict[tuple[object, ...], dict[datetime, _Reads]]]
+_READS = weakref.WeakKeyDictionary()
+"""Per replayed data and symbols: each tick's reads, shared by the runs on that data."""
+_MEMO_LIMIT = 1 << 16
+_STAMPS: dict[datetime, str] = {}
+"""Each tick time's decision-id stamp (a pure function of the time)."""
 _HALT_RULES = frozenset({"drawdown", "error_budget"})
 _OrderUpdate = tuple[str, str, str | None, float | None]
 """(client order id, status, venue order id, filled) for `Tick.order_update`."""

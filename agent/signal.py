@@ -40,6 +40,9 @@ class BreakoutSignal:
         self._frame: pd.DataFrame | None = None
         self._columns: dict[str, np.ndarray] = {}
         self._days: dict[int, BreakoutDay] = {}
+        self._seen: dict[int, tuple[SignalInputs, BreakoutDay]] = {}
+        """Inputs already answered from the primed frame (the same objects, when a sweep's runs
+        share their replayed reads), held so that their ids stay theirs."""
 
     def prime(self, inputs: SignalInputs) -> pd.DataFrame:
         """Detect over `inputs` once; later days covered by them are read, not recomputed."""
@@ -52,6 +55,7 @@ class BreakoutSignal:
         self._inputs = (DailyColumn.of(close), DailyColumn.of(volume), DailyColumn.of(benchmark))
         self._columns = {name: self._frame[name].to_numpy() for name in self._frame.columns}
         self._days = {}
+        self._seen = {}
         return self._frame
 
     @property
@@ -61,6 +65,9 @@ class BreakoutSignal:
 
     def day(self, inputs: SignalInputs) -> BreakoutDay:
         """The state on the last session of `inputs` (weekend ticks reuse Friday's)."""
+        seen = self._seen.get(id(inputs))
+        if seen is not None and seen[0] is inputs:  # these very inputs were checked and read
+            return seen[1]
         given = _args(inputs)
         if not self._covers(given):
             self.prime(inputs)
@@ -72,6 +79,8 @@ class BreakoutSignal:
             # the frame's index is the primed closes' dates, of which `close` is a prefix
             i = len(close) - 1
             day = self._days[key] = BreakoutDay.from_columns(self._frame.index, self._columns, i)
+        if len(self._seen) < _SEEN_LIMIT:
+            self._seen[id(inputs)] = (inputs, day)
         return day
 
     def _covers(self, given: tuple[DailyColumn, DailyColumn, DailyColumn]) -> bool:
@@ -81,6 +90,9 @@ class BreakoutSignal:
         return all(
             _same_prefix(mine, theirs) for mine, theirs in zip(self._inputs, given, strict=True)
         )
+
+
+_SEEN_LIMIT = 1 << 15
 
 
 def _args(inputs: SignalInputs) -> tuple[DailyColumn, DailyColumn, DailyColumn]:

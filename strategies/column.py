@@ -9,12 +9,17 @@ for the rare paths that need pandas.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
+
 
 class DailyColumn:
-    __slots__ = ("dates", "name", "values")
+    __slots__ = ("_memo", "dates", "name", "values")
 
     def __init__(self, values: np.ndarray, dates: np.ndarray, name: str | None = None) -> None:
         self.values = values
@@ -22,6 +27,7 @@ class DailyColumn:
         self.dates = dates
         """Each value's date as int64 nanoseconds since the epoch (tz-naive), increasing."""
         self.name = name
+        self._memo: dict[object, object] | None = None
 
     @classmethod
     def of(cls, series: pd.Series) -> DailyColumn:
@@ -50,6 +56,17 @@ class DailyColumn:
     @property
     def last_value(self) -> object:
         return self.values[-1]
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """`compute()`, kept with this column under `key`: the values never change, so what is
+        derived from them (a trend gate) is computed once however many runs read the column."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        if key in memo:
+            return memo[key]  # type: ignore[return-value]
+        value = memo[key] = compute()
+        return value
 
     def head(self, n: int) -> DailyColumn:
         """The first `n` values."""

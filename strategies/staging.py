@@ -264,6 +264,12 @@ def _zeros(params: StagingParams) -> dict[str, float]:
 def _gate(series: pd.Series | DailyColumn | None, window: int) -> TrendGate:
     if series is None or len(series) < window:
         return TrendGate(close=math.nan, mean=math.nan, passed=False)
+    if isinstance(series, DailyColumn):
+        return series.memo(("trend_gate", window), lambda: _trend_gate(series, window))
+    return _trend_gate(series, window)
+
+
+def _trend_gate(series: pd.Series | DailyColumn, window: int) -> TrendGate:
     tail = series.to_numpy(dtype=float)[-window:]
     close, mean = float(tail[-1]), float(np.mean(tail))
     return TrendGate(close=close, mean=mean, passed=bool(close > mean))
