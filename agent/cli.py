@@ -540,6 +540,25 @@ def logs_tail(
         _fail(str(exc))
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder: backtest, run or testnet.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The HTML file (default RUN_DIR/report.html).")
+    ] = None,
+) -> None:
+    """One self-contained HTML file (opens with no network): equity against buy-and-hold BTC,
+    the small-cap proxy with its breakout level and states, exposure by asset and the stage,
+    drawdown, the metrics and a searchable table of decisions with their clamps."""
+    from agent.report import ReportError, write_report
+
+    try:
+        path = write_report(run_dir, out)
+    except ReportError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
 def _load(file: Path) -> Config:
     from agent.config import ConfigError, load_config
 

@@ -1,0 +1,174 @@
+"""The report as one HTML file: the plotly.js bundle inlined once in <head> (no CDN, opens with
+no network), one section per chart, the metrics table and a searchable table of decisions."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from agent.report.charts import figures
+from agent.report.load import RunData
+
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+_PERCENT = {"total_return", "cagr", "max_drawdown", "turnover"}
+_METRIC_ORDER = (
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "exposure_days",
+    "turnover",
+    "fees",
+    "orders",
+    "risk_clamps",
+)
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 16px;
+       color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+nav a { margin-right: 1em; } .note { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#decisions-box { max-height: 600px; overflow: auto; border: 1px solid #ddd; }
+#decisions thead th { position: sticky; top: 0; background: #f6f6f6; }
+#decisions td:nth-child(-n+4) { white-space: nowrap; } #decisions td:last-child { font-size: 0.8em;
+  color: #666; }
+#decision-search { width: 420px; padding: 4px; margin: 6px 0; }
+tr.trade td { background: #f2f8ff; } tr.refused td { background: #fff6f0; }
+"""
+_SEARCH_JS = """
+(function () {
+  var box = document.getElementById('decision-search');
+  var count = document.getElementById('decision-count');
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#decisions tbody tr'));
+  var texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
+  function filter() {
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var shown = 0;
+    rows.forEach(function (row, i) {
+      var hit = words.every(function (w) { return texts[i].indexOf(w) >= 0; });
+      row.hidden = !hit;
+      if (hit) { shown += 1; }
+    });
+    count.textContent = shown + ' of ' + rows.length + ' decisions';
+  }
+  box.addEventListener('input', filter);
+  filter();
+})();
+"""
+
+
+def render(run: RunData) -> str:
+    charts = figures(run)
+    first, last = run.equity.index[0].date(), run.equity.index[-1].date()
+    nav = [f'<a href="#{key}">{html.escape(title)}</a>' for key, (title, _) in charts.items()]
+    nav += ['<a href="#metrics">Metrics</a>', '<a href="#decisions-section">Decisions</a>']
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>spillover report: {html.escape(run.folder.name)}</title>",
+        f"<style>{_STYLE}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        "</head><body>",
+        f"<h1>spillover report: {html.escape(str(run.folder))}</h1>",
+        f'<p class="note">{first} to {last}; equity from {html.escape(run.source)}; '
+        f"{len(run.decisions)} decisions.{_skipped(run)}</p>",
+        f"<nav>{' '.join(nav)}</nav>",
+    ]
+    for key, (title, fig) in charts.items():
+        div = pio.to_html(
+            fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{key}", config=_PLOT_CONFIG
+        )
+        parts.append(f'<section id="{key}"><h2>{html.escape(title)}</h2>{div}</section>')
+    parts.append(_metrics(run))
+    parts.append(_decisions(run))
+    parts.append(f"<script>{_SEARCH_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+def _skipped(run: RunData) -> str:
+    if not run.skipped:
+        return ""
+    shown = "; ".join(run.skipped[:5]) + ("; ..." if len(run.skipped) > 5 else "")
+    return f" Skipped {len(run.skipped)} unreadable journal line(s): {html.escape(shown)}."
+
+
+def _metrics(run: RunData) -> str:
+    names = [n for n in _METRIC_ORDER if n in run.metrics or n in run.benchmark]
+    names += [n for n in run.metrics if n not in names and n != "asset"]
+    rows = "".join(
+        f"<tr><th>{name}</th><td class=num>{_number(name, run.metrics.get(name))}</td>"
+        f"<td class=num>{_number(name, run.benchmark.get(name))}</td></tr>"
+        for name in names
+    )
+    asset = html.escape(str(run.benchmark.get("asset", run.lead)))
+    return (
+        '<section id="metrics"><h2>Metrics</h2><table id="metrics-table">'
+        f"<thead><tr><th></th><th>strategy</th><th>buy-and-hold {asset}</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
+def _number(name: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "&ndash;"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    if name in _PERCENT:
+        return f"{value:.1%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}"
+
+
+def _decisions(run: RunData) -> str:
+    rows = []
+    for d in run.decisions:
+        breakout = d.get("breakout") or {}
+        targets = d.get("targets") or {}
+        action = str(d.get("action", ""))
+        cells = [
+            str(d.get("asof") or ""),
+            action,
+            str(breakout.get("state") or ""),
+            str(targets.get("stage", "")),
+            "; ".join(_clamp(c) for c in d.get("clamps") or []),
+            "; ".join(_order(o) for o in d.get("orders") or []),
+            str(d.get("reason") or ""),
+            str(d.get("decision_id") or ""),
+        ]
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        rows.append(f'<tr class="{html.escape(action)}">{tds}</tr>')
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("session", "action", "state", "stage", "clamps", "orders", "reason", "id")
+    )
+    return (
+        '<section id="decisions-section"><h2>Decisions</h2>'
+        '<input id="decision-search" type="search" '
+        'placeholder="search: words all must appear, e.g. 2021-01 clamp ETH"> '
+        '<span id="decision-count" class="note"></span>'
+        f'<div id="decisions-box"><table id="decisions"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _clamp(clamp: dict[str, Any]) -> str:
+    asset = f" {clamp['asset']}" if clamp.get("asset") else ""
+    wanted, allowed = clamp.get("wanted"), clamp.get("allowed")
+    amounts = f" {_short(wanted)} -> {_short(allowed)}" if wanted is not None else ""
+    return f"{clamp.get('rule', '?')}{asset}{amounts}"
+
+
+def _order(order: dict[str, Any]) -> str:
+    return f"{order.get('side', '?')} {_short(order.get('amount'))} {order.get('asset', '?')}"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
