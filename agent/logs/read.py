@@ -62,13 +62,13 @@ def parse(line: bytes) -> dict[str, Any]:
 
 
 def framed(line: bytes) -> bool:
-    """Whether `line` has the journal's own framing: one whole record in its layout."""
-    return (
-        line.startswith(HEAD)
-        and line.endswith(b"}\n")
-        and line[STAMP_END : STAMP_END + 1] == b'"'
-        and line.find(HEAD, 1) < 0
-    )
+    """Whether `line` has the journal's own framing: its layout's start, `}` and a newline."""
+    return line[:8] == HEAD and line[-2:] == b"}\n" and line[STAMP_END : STAMP_END + 1] == b'"'
+
+
+def single(line: bytes) -> bool:
+    """`framed`, and no second record start in the line (a torn line with a record after it)."""
+    return framed(line) and line.find(HEAD, 1) < 0
 
 
 def event_of(line: bytes) -> bytes:
@@ -80,11 +80,18 @@ def event_of(line: bytes) -> bytes:
     return line[start : line.find(b'"', start)]
 
 
-def lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes with the newline) of each line of the file, from byte `start`."""
+def lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, the line's bytes with its newline) of each line; the file's last line may
+    lack the newline: a torn line, see `checked`."""
     with open(path, "rb", buffering=_BUFFER) as file:
-        file.seek(start)
         yield from enumerate(file, start=1)
+
+
+def checked(line: bytes) -> dict[str, Any]:
+    """`parse`, and a line without its newline (only ever the file's last) is torn."""
+    if not line.endswith(b"\n"):
+        raise ValueError("torn: no newline at the end of the file")
+    return parse(line)
 
 
 def records(
@@ -93,12 +100,13 @@ def records(
     keep: Callable[[bytes], bool] | None = None,
 ) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
     """(line number, line, record) of each valid line; `keep(line)` may skip a framed line
-    before it is parsed (a cheap pre-filter). Invalid lines go to `on_invalid` and are skipped."""
+    before it is parsed (a cheap pre-filter: a bad line it skips is not reported). Invalid lines
+    go to `on_invalid` and are skipped."""
     for number, line in lines(path):
         if keep is not None and framed(line) and not keep(line):
             continue
         try:
-            record = parse(line)
+            record = checked(line)
         except ValueError as exc:
             on_invalid(number, describe_invalid(line, exc))
             continue
@@ -107,9 +115,8 @@ def records(
 
 def describe_invalid(line: bytes, exc: Exception) -> str:
     """Why a line was skipped, with its start, so the user can find it."""
-    torn = "" if line.endswith(b"\n") else "torn (no newline at the end of the file); "
     preview = line[:60].decode("utf-8", errors="replace").rstrip("\n")
-    return f"{torn}{exc}: {preview!r}"
+    return f"{exc}: {preview!r}"
 
 
 def report_invalid(write: Callable[[str], None], path: Path) -> OnInvalid:

@@ -100,7 +100,8 @@ class _Reader:
         """End of a read without follow: a partial last line is torn, reported."""
         if self.partial:
             self.number += 1
-            self._emit(self.partial)
+            torn = ValueError("torn: no newline at the end of the file")
+            self.on_invalid(self.number, describe_invalid(self.partial, torn))
             self.partial = b""
 
     def _emit(self, line: bytes) -> None:
