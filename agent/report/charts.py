@@ -70,7 +70,7 @@ def _index(run: RunData) -> go.Figure:
             fig.add_vrect(
                 x0=start,
                 x1=end,
-                fillcolor=f"rgba({STATE_COLOURS[state]}, 0.2)",
+                fillcolor=f"rgba({STATE_COLOURS[state]}, {0.1 if state == 'expired' else 0.2})",
                 line_width=0,
                 layer="below",
             )
