@@ -493,11 +493,13 @@ def _stages(equity: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {
             "date": str(day),
-            "stage": int(row.stage),
-            "state": row.state,
-            "target_exposure": float(row.target_exposure),
+            "stage": int(stage),
+            "state": state,
+            "target_exposure": float(target_exposure),
         }
-        for day, row in moves.iterrows()
+        for day, stage, state, target_exposure in zip(
+            moves.index, moves["stage"], moves["state"], moves["target_exposure"], strict=True
+        )
     ]
 
 

@@ -28,6 +28,7 @@ relative-strength mean ends at the day itself, so appending future bars never ch
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
@@ -354,8 +355,13 @@ class BreakoutDay:
 
     def evidence(self) -> dict[str, Any]:
         """JSON-ready numbers for the journal: NaN becomes None, dates become ISO strings."""
+        memo = self.__dict__.get(_EVIDENCE)
+        if memo is not None:  # a day is read by every run on the same data: computed once
+            return dict(memo)
         out: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
+        values = self.__dict__
+        for key in _DAY_FIELDS:
+            value = values[key]
             if isinstance(value, pd.Timestamp):
                 out[key] = value.date().isoformat()
             elif isinstance(value, float) and not math.isfinite(value):
@@ -364,7 +370,13 @@ class BreakoutDay:
                 out[key] = value.value
             else:
                 out[key] = value
-        return out
+        object.__setattr__(self, _EVIDENCE, out)
+        return dict(out)
+
+
+_DAY_FIELDS = tuple(f.name for f in dataclasses.fields(BreakoutDay))
+_EVIDENCE = "_evidence"
+"""Where a day keeps its evidence once computed (outside its fields: not compared, not shown)."""
 
 
 def _date_or_none(value: Any) -> pd.Timestamp | None:

@@ -286,7 +286,9 @@ def _held_since(
     if series is None or len(series) < params.trend_window:
         return False
     if isinstance(series, DailyColumn):
-        series = series.to_series()
+        column = series
+        key = ("held_since", prefail, params.trend_window)
+        return column.memo(key, lambda: _held_since(column.to_series(), prefail, params))
     mean = series.rolling(params.trend_window, min_periods=params.trend_window).mean()
     checked = (series > mean).loc[prefail - pd.Timedelta(days=1) :]
     return bool(len(checked) > 0 and checked.all())

@@ -176,6 +176,8 @@ class PaperVenue:
         self._slippage = slippage_bps / 10_000
         self._cash = float(initial_cash)
         self._positions: dict[str, Decimal] = {m.base: Decimal(0) for m in markets.values()}
+        self._held: dict[str, float] | None = None
+        """`balances()` as last computed; None once cash or a position changes."""
         self._bars: dict[str, _Bars] = {}
         self._orders: dict[str, _Entry] = {}
         self._open: list[_Entry] = []
@@ -194,6 +196,7 @@ class PaperVenue:
                 raise ValueError(f"restore: {name} balance must be a finite number >= 0")
             if name != self._quote and name not in self._positions:
                 raise ValueError(f"restore: {name} is not traded here")
+        self._held = None
         self._cash = float(balances.get(self._quote, 0.0))
         self._positions = {
             base: Decimal(str(float(balances.get(base, 0.0)))) for base in self._positions
@@ -206,7 +209,11 @@ class PaperVenue:
 
     def balances(self, now: datetime) -> dict[str, float]:
         self._settle(_ns("now", now))
-        return {self._quote: self._cash} | {b: float(a) for b, a in self._positions.items()}
+        held = self._held
+        if held is None:  # kept until a fill or a restore changes the balances
+            held = {self._quote: self._cash} | {b: float(a) for b, a in self._positions.items()}
+            self._held = held
+        return dict(held)
 
     def place_order(self, request: OrderRequest, now: datetime) -> Order:
         now_ns = _ns("now", now)
@@ -402,6 +409,7 @@ class PaperVenue:
         request = entry.request
         market = self._markets[request.symbol]
         amount = request.amount
+        self._held = None
         if request.side == Side.BUY:
             free = self._cash - (self._reserved_cash() - entry.reserve)
             affordable = self._affordable(market, amount, price, free)
