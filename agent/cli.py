@@ -450,8 +450,12 @@ def logs_summary(
     journal: JournalArg,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
     strict: Annotated[
-        bool, typer.Option(help="Parse every line in full (slower; no fast path for decisions).")
+        bool, typer.Option(help="Parse every line in full (slower; no fast path).")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="Processes for a journal over 64 MB (default: CPUs, at most 4).", min=1),
+    ] = None,
 ) -> None:
     """Counts by event and action, stage transitions, halts, clamps by rule, orders, fills,
     errors and retries, reconciliation, sessions, first and last timestamps."""
@@ -459,7 +463,7 @@ def logs_summary(
     from agent.logs.read import LogsError
 
     try:
-        summary(journal, as_json=as_json, strict=strict)
+        summary(journal, as_json=as_json, strict=strict, jobs=jobs)
     except LogsError as exc:
         _fail(str(exc))
 

@@ -537,3 +537,26 @@ def test_tail_follow_prints_records_appended_after_it_started(journal_file: Path
     assert process.returncode == 0, errors
     assert "Traceback" not in errors
     assert "skipped" not in errors
+
+
+def rounded(summary: dict) -> dict:
+    """Sums of floats added in another order differ in the last bits."""
+    return json.loads(json.dumps(summary), parse_float=lambda text: round(float(text), 6))
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5, 7])
+def test_summary_read_in_parts_equals_one_pass_and_numbers_bad_lines_alike(
+    damaged: Path, run_journal: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
+):
+    from agent.logs import summary as module
+
+    serial_bad: list[int] = []
+    serial = summarize(damaged, lambda n, _why: serial_bad.append(n), jobs=1)
+    real = summarize(run_journal, pytest.fail, jobs=1)
+    monkeypatch.setattr(module, "PARALLEL_BYTES", 0)  # cut even a small journal into parts
+    parts_bad: list[int] = []
+    assert rounded(summarize(damaged, lambda n, _why: parts_bad.append(n), jobs=jobs)) == (
+        rounded(serial)
+    )
+    assert parts_bad == serial_bad == [6, 23]
+    assert rounded(summarize(run_journal, pytest.fail, jobs=jobs)) == rounded(real)

@@ -25,11 +25,11 @@ def _stderr(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def summary(journal: Path, *, as_json: bool, strict: bool) -> None:
+def summary(journal: Path, *, as_json: bool, strict: bool, jobs: int | None = None) -> None:
     from agent.logs.summary import summarize
 
     path = journal_path(journal)
-    result = summarize(path, report_invalid(_stderr, path), strict=strict)
+    result = summarize(path, report_invalid(_stderr, path), strict=strict, jobs=jobs)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

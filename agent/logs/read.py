@@ -80,11 +80,21 @@ def event_of(line: bytes) -> bytes:
     return line[start : line.find(b'"', start)]
 
 
-def lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, the line's bytes with its newline) of each line; the file's last line may
-    lack the newline: a torn line, see `checked`."""
+    lack the newline: a torn line, see `checked`. With `start` (a line start) and `end`: the
+    lines starting in bytes [start, end), numbered from 1."""
     with open(path, "rb", buffering=_BUFFER) as file:
-        yield from enumerate(file, start=1)
+        if start == 0 and end is None:
+            yield from enumerate(file, start=1)
+            return
+        file.seek(start)
+        position = start
+        for number, line in enumerate(file, start=1):
+            if end is not None and position >= end:
+                return
+            position += len(line)
+            yield number, line
 
 
 def checked(line: bytes) -> dict[str, Any]:

@@ -13,13 +13,41 @@ leaves: a torn last line loses its newline, and reopening the journal repairs it
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing as mp
+import os
+import re
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from agent.logs.read import HEAD, STAMP_END, OnInvalid, checked, describe_invalid, lines
 
+# Anchored at the closing quote of the event name: the fields of the loop's records, in its order
+# (`agent/loop.py`). A string is "[^"\\]*", or longer with escapes; a scalar runs to a comma.
+_STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+_ID = rb'(?:null|"[^"\\]*")'
+_DECISION = re.compile(
+    rb'", "decision_id": "([^"\\]*)", "asof": (?:"([^"]*)"|null), '
+    rb'(?:"crypto_asof": (?:"[^"]*"|null), )?"action": "([a-z_]+)", "reason": ' + _STR + rb", "
+    rb'"breakout": (?:null|\{"date": (?:"[^"]*"|null), "state": "([a-z_]+)"[^}]*\}), '
+    rb'"targets": (?:null|\{"weights": \{[^}]*\}, "stage": ([0-9]+))'
+)
+_ORDER = re.compile(
+    rb'", "decision_id": ' + _ID + rb', "client_order_id": "[^"]*", "asset": "[^"]*", '
+    rb'"side": "([^"]*)", (?:"[a-z_]+": (?:"[^"\\]*"|[^",{}\[]*), )*?"status": "([^"]*)"'
+)
+_FILL = re.compile(
+    rb'", "decision_id": ' + _ID + rb', "client_order_id": "[^"]*", "trade_id": "[^"]*", '
+    rb'"asset": "[^"]*", "side": "([^"]*)", "amount": ([^,]*), "price": ([^,]*), '
+    rb'"fee": ([^,}]*)'
+)
+_CLAMP = re.compile(
+    rb'", "decision_id": ' + _ID + rb', "rule": "([^"]*)", "asset": (?:null|"([^"]*)")'
+)
+_ERROR = re.compile(rb'", "error": "([^"\\]*)"')
 _RUN_ID = b'", "run_id": "'
 _RUN_START = STAMP_END + len(_RUN_ID)
 _SHOWN = 50
@@ -66,6 +94,55 @@ class Summary:
         handler = _HANDLERS.get(event)
         if handler is not None:
             handler(self, record)
+
+    def absorb(self, other: Summary) -> None:
+        """Add `other`, the summary of the lines that come right after this one's."""
+        self.lines += other.lines
+        self.invalid += other.invalid
+        for ts in (other.first_ts, other.last_ts):
+            if ts is not None:
+                self._stamp(ts)
+        for name in (
+            "run_ids",
+            "events",
+            "halts",
+            "clamps",
+            "orders",
+            "errors",
+            "retries",
+            "reconciles",
+            "discrepancies",
+        ):
+            getattr(self, name).update(getattr(other, name))
+        for rule, assets in other.clamp_assets.items():
+            self.clamp_assets.setdefault(rule, Counter()).update(assets)
+        for action, n in other.actions.items():
+            self.actions[action] = self.actions.get(action, 0) + n
+        for side, (n, notional, fees) in other.fills.items():
+            totals = self.fills.setdefault(side, [0, 0.0, 0.0])
+            totals[0] += n
+            totals[1] += notional
+            totals[2] += fees
+        self.redone += other.redone
+        for decision_id in self.decision_ids & other.decision_ids:
+            self.repeated[decision_id] = self.repeated.get(decision_id, 0) + 1
+        for decision_id, n in other.repeated.items():
+            self.repeated[decision_id] = self.repeated.get(decision_id, 0) + n
+        self.decision_ids |= other.decision_ids
+        transitions, count = other.transitions, other.transition_count
+        if transitions and self.stage is not None:
+            head = transitions[0]  # from nothing: `other` did not know where this one ended
+            if (head["stage"], _bytes(head["state"])) == self.stage:
+                transitions, count = transitions[1:], count - 1
+            else:
+                joined = {"from_stage": self.stage[0], "from_state": _text(self.stage[1])}
+                transitions = [head | joined, *transitions[1:]]
+        self.transitions += transitions[: _SHOWN - len(self.transitions)]
+        self.transition_count += count
+        if other.stage is not None:
+            self.stage = other.stage
+        self.halt_list += other.halt_list[: _SHOWN - len(self.halt_list)]
+        self.sessions += other.sessions[: _SHOWN - len(self.sessions)]
 
     def _stamp(self, ts: str) -> None:
         if self.first_ts is None or ts < self.first_ts:
@@ -263,24 +340,96 @@ _HANDLERS = {
 }
 
 
-def summarize(path: Path, on_invalid: OnInvalid, *, strict: bool = False) -> dict[str, Any]:
-    """The summary of the journal at `path`, read once, line by line."""
+def summarize(
+    path: Path, on_invalid: OnInvalid, *, strict: bool = False, jobs: int | None = None
+) -> dict[str, Any]:
+    """The summary of the journal at `path`, read once, line by line.
+
+    A journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs` parts (default:
+    the CPU count, at most 4) read by as many processes; their summaries are added up in file
+    order (counts add, stage transitions join across the cut, line numbers are renumbered), so
+    the result is the same as one pass. Bad lines are then reported once all parts are read.
+    """
+    size = path.stat().st_size
+    jobs = min(os.cpu_count() or 1, 4) if jobs is None else jobs
+    if jobs < 2 or size < PARALLEL_BYTES or "fork" not in mp.get_all_start_methods():
+        return _scan(path, 0, size, strict, on_invalid).result(path)
+    cuts = _cuts(path, size, jobs)
+    parts = list(itertools.pairwise(cuts))
+    with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("fork")) as pool:
+        done = list(pool.map(_scan_part, [(path, a, b, strict) for a, b in parts]))
+    total, offset = Summary(), 0
+    for part, invalid in done:
+        for number, reason in invalid:
+            on_invalid(offset + number, reason)
+        offset += part.lines
+        total.absorb(part)
+    return total.result(path)
+
+
+PARALLEL_BYTES = 64 << 20
+
+
+def _cuts(path: Path, size: int, jobs: int) -> list[int]:
+    """0, the starts of the lines at about each 1/jobs of the file, and its size."""
+    cuts = [0]
+    with open(path, "rb") as file:
+        for k in range(1, jobs):
+            file.seek(size * k // jobs)
+            file.readline()
+            cut = min(file.tell(), size)
+            if cut > cuts[-1]:
+                cuts.append(cut)
+    return [*cuts, size] if cuts[-1] < size else cuts
+
+
+def _scan_part(job: tuple[Path, int, int, bool]) -> tuple[Summary, list[tuple[int, str]]]:
+    invalid: list[tuple[int, str]] = []
+    path, start, end, strict = job
+    summary = _scan(path, start, end, strict, lambda n, why: invalid.append((n, why)))
+    return summary, invalid
+
+
+def _scan(path: Path, start: int, end: int, strict: bool, on_invalid: OnInvalid) -> Summary:
+    """The summary of the lines starting in bytes [start, end) of `path`, numbered from 1."""
     summary = Summary()
     fast = _Fast(summary)
     handlers = {} if strict else fast.handlers
-    events = fast.events
+    events, runs = fast.events, fast.runs
+    first = last = b""
+    # The bytes between the stamp and the event name for the run being read: one comparison
+    # checks the layout and the run id of a line.
+    run, between, in_run = b"", b"\0", 0
     number = 0
-    for number, line in lines(path):
-        if line[:8] == HEAD and line[-2:] == b"}\n" and line[STAMP_END:_RUN_START] == _RUN_ID:
+    for number, line in lines(path, start, end):
+        if line.startswith(between, STAMP_END) and line[:8] == HEAD and line[-2:] == b"}\n":
+            start = STAMP_END + len(between)
+        elif line[:8] == HEAD and line[-2:] == b"}\n" and line[STAMP_END:_RUN_START] == _RUN_ID:
             run_end = line.find(b'"', _RUN_START)
-            if line[run_end : run_end + 12] == b'", "event": ':
-                event_end = line.find(b'"', run_end + 13)
-                event = line[run_end + 13 : event_end]
-                handler = handlers.get(event)
-                if handler is not None and handler(line, event_end):
-                    events[event] = events.get(event, 0) + 1
-                    fast.seen(line[8:STAMP_END], line[_RUN_START:run_end])
-                    continue
+            if line[run_end : run_end + 13] != b'", "event": "':
+                start = -1
+            else:
+                runs[run] = runs.get(run, 0) + in_run
+                run, in_run = line[_RUN_START:run_end], 0
+                between = line[STAMP_END : run_end + 13]
+                start = run_end + 13
+        else:
+            start = -1
+        if start > 0:
+            event_end = line.find(b'"', start)
+            event = line[start:event_end]
+            handler = handlers.get(event)
+            if handler is not None and handler(line, event_end):
+                events[event] = events.get(event, 0) + 1
+                in_run += 1
+                ts = line[8:STAMP_END]
+                if ts > last:
+                    last = ts
+                    if not first:
+                        first = ts
+                elif ts < first:
+                    first = ts
+                continue
         try:
             record = checked(line)
         except ValueError as exc:
@@ -288,9 +437,11 @@ def summarize(path: Path, on_invalid: OnInvalid, *, strict: bool = False) -> dic
             on_invalid(number, describe_invalid(line, exc))
             continue
         summary.add(record)
+    runs[run] = runs.get(run, 0) + in_run
+    fast.first, fast.last = first or None, last or None
     fast.merge()
     summary.lines = number
-    return summary.result(path)
+    return summary
 
 
 class _Fast:
@@ -315,139 +466,63 @@ class _Fast:
             b"error": self.error,
         }
 
-    def seen(self, ts: bytes, run: bytes) -> None:
-        if self.first is None or ts < self.first:
-            self.first = ts
-        if self.last is None or ts > self.last:
-            self.last = ts
-        self.runs[run] = self.runs.get(run, 0) + 1
-
     def decision(self, line: bytes, at: int) -> bool:
-        """`at`: the event's closing quote. The fields follow in the loop's order; each is
-        looked for where the layout puts it (a slice compared), then searched for."""
-        if not line.startswith(b', "decision_id": "', at + 1):
+        found = _DECISION.match(line, at)
+        if found is None:
             return False
-        id_end = line.find(b'"', at + 19)
-        if not line.startswith(b', "asof": ', id_end + 1):
-            return False
-        asof = id_end + 11
-        action = asof + 54  # "YYYY-MM-DD", "crypto_asof": "YYYY-MM-DD", "action": "
-        if not line.startswith(b'"action": "', action - 11):
-            action = line.find(b'"action": "', asof) + 11
-            if action < 11:
-                return False
-        action_end = line.find(b'"', action)
-        breakout = line.find(b'"', action_end + 14)  # the reason's closing quote, unless escaped
-        if line.startswith(b', "breakout": ', breakout + 1):
-            breakout += 15
-        else:
-            breakout = line.find(b'"breakout": ', action_end) + 12
-            if breakout < 12:
-                return False
-        state = None
-        if line.startswith(b"null", breakout):
-            targets = breakout + 4
-        else:
-            start = breakout + 33  # {"date": "YYYY-MM-DD", "state": "
-            if not line.startswith(b', "state": "', start - 12):
-                start = line.find(b'"state": "', breakout) + 10
-                if start < 10:
-                    return False
-            state = line[start : line.find(b'"', start)]
-            targets = line.find(b"}", start) + 1  # the evidence holds no nested object
-        if line.startswith(b', "targets": ', targets):
-            targets += 13
-        else:
-            targets = line.find(b'"targets": ', breakout) + 11
-            if targets < 11:
-                return False
-        stage = None
-        if not line.startswith(b"null", targets):
-            start = line.find(b"}", targets) + 12  # after the weights: , "stage":
-            if not line.startswith(b', "stage": ', start - 11):
-                start = line.find(b'"stage": ', targets) + 9
-            text = line[start : line.find(b",", start)]
-            if start < 9 or not text.isdigit():
-                return False
-            stage = int(text)
+        decision_id, asof, action, state, stage = found.groups()
         self.summary._decision(
             line[8:STAMP_END],
-            line[at + 19 : id_end],
-            None if line.startswith(b"null", asof) else line[asof + 1 : asof + 11],
-            line[action:action_end],
+            decision_id,
+            asof,
+            action,
             state,
-            stage,
+            None if stage is None else int(stage),
             line.endswith(_REDONE),  # the loop writes it last
         )
         return True
 
     def order(self, line: bytes, at: int) -> bool:
-        side = _string(line, b'"side": "', at)
-        status = _string(line, b'"status": "', at)
-        if side is None or status is None:
+        found = _ORDER.match(line, at)
+        if found is None:
             return False
-        key = (status, side)
+        key = found.group(2, 1)
         self.orders[key] = self.orders.get(key, 0) + 1
         return True
 
     def fill(self, line: bytes, at: int) -> bool:
-        start = line.find(b'"side": "', at) + 9
-        end = line.find(b'"', start) + 1
-        side = line[start : end - 1]
-        numbers = []
-        for key in (b', "amount": ', b', "price": ', b', "fee": '):
-            if not line.startswith(key, end):
-                return self._fill_searched(line, at)
-            start = end + len(key)
-            end = line.find(b",", start)
-            numbers.append(line[start:end])
-        try:
-            amount, price, fee = map(float, numbers)
-        except ValueError:  # a null: the slow way
-            return self._fill_searched(line, at)
-        self._fill(side, amount, price, fee)
-        return True
-
-    def _fill_searched(self, line: bytes, at: int) -> bool:
-        side = _string(line, b'"side": "', at)
-        amount = _number(line, b'"amount": ', at)
-        price = _number(line, b'"price": ', at)
-        fee = _number(line, b'"fee": ', at)
-        if side is None or amount is _MISSING or price is _MISSING or fee is _MISSING:
+        found = _FILL.match(line, at)
+        if found is None:
             return False
-        self._fill(side, amount, price, fee)
-        return True
-
-    def _fill(self, side: bytes, amount: Any, price: Any, fee: Any) -> None:
+        side, amount, price, fee = found.groups()
+        try:
+            value, paid = float(amount) * float(price), float(fee)
+        except ValueError:  # a null: parsed in full
+            return False
         totals = self.fills.get(side)
         if totals is None:
             totals = self.fills[side] = [0, 0.0, 0.0]
         totals[0] += 1
-        if amount is not None and price is not None:
-            totals[1] += amount * price
-        if fee is not None:
-            totals[2] += fee
+        totals[1] += value
+        totals[2] += paid
+        return True
 
     def clamp(self, line: bytes, at: int) -> bool:
-        start = line.find(b'"rule": "', at) + 9
-        end = line.find(b'"', start)
-        if start < 9 or not line.startswith(b', "asset": ', end + 1):
+        found = _CLAMP.match(line, at)
+        if found is None:
             return False
-        asset = end + 12
-        if line.startswith(b"null", asset):
-            key = (line[start:end], b"-")
-        else:
-            key = (line[start:end], line[asset + 1 : line.find(b'"', asset + 1)])
+        rule, asset = found.groups()
+        key = (rule, asset or b"-")
         self.risk[key] = self.risk.get(key, 0) + 1
         return True
 
     def error(self, line: bytes, at: int) -> bool:
-        kind = _string(line, b'"error": "', at)
-        if kind is None:
+        found = _ERROR.match(line, at)
+        if found is None:
             return False
         exception = line.find(b'"exception": ', at)
         retry = line.find(b'"retrying": true', at, exception if exception >= 0 else len(line))
-        key = (kind, retry >= 0)
+        key = (found.group(1), retry >= 0)
         self.errors[key] = self.errors.get(key, 0) + 1
         return True
 
@@ -458,7 +533,8 @@ class _Fast:
         if self.last is not None:
             s._stamp(self.last.decode())
         for run, n in self.runs.items():
-            s.run_ids[run.decode()] += n
+            if n:
+                s.run_ids[run.decode()] += n
         for event, n in self.events.items():
             s.events[event.decode()] += n
         for (status, side), n in self.orders.items():
@@ -475,7 +551,6 @@ class _Fast:
             totals[2] += fees
 
 
-_MISSING = object()
 _REDONE = b', "redone": true}\n'
 _ASSET = b'"asset": "'
 
@@ -486,34 +561,3 @@ def _text(value: bytes | None) -> str | None:
 
 def _bytes(value: Any) -> bytes | None:
     return None if value is None else str(value).encode()
-
-
-def _string(line: bytes, key: bytes, at: int) -> bytes | None:
-    """The first string value of `key` after `at` (only a key can be followed by `": "`:
-    inside a string every quote is escaped)."""
-    start = line.find(key, at)
-    if start < 0:
-        return None
-    start += len(key)
-    end = line.find(b'"', start)
-    value = line[start:end]
-    return None if b"\\" in value else value
-
-
-def _number(line: bytes, key: bytes, at: int) -> Any:
-    """The first number value of `key` after `at`, None for null, _MISSING if not there."""
-    start = line.find(key, at)
-    if start < 0:
-        return _MISSING
-    start += len(key)
-    end = line.find(b",", start)
-    brace = line.find(b"}", start)
-    if end < 0 or 0 <= brace < end:
-        end = brace
-    text = line[start:end]
-    if text == b"null":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return _MISSING
