@@ -454,7 +454,7 @@ def logs_summary(
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option(help="Processes for a journal over 64 MB (default: CPUs, at most 4).", min=1),
+        typer.Option(help="Read a journal over 64 MB in N parts, by N processes.", min=1),
     ] = None,
 ) -> None:
     """Counts by event and action, stage transitions, halts, clamps by rule, orders, fills,

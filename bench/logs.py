@@ -7,7 +7,8 @@ its clamps, order and fill records for its trades, venue errors and retries, hal
 bytes as `risk.journal.Journal` (checked on the first records before the rest is written). Then,
 each as a subprocess (wall time and peak RSS from `os.wait4`):
 
-- `spillover logs summary FILE --json`, against its targets (<= 2 s, <= 1 GB);
+- `spillover logs summary FILE --json`, against its targets (<= 2 s, <= 1 GB), and with
+  `--jobs 2` (two processes, each reading half the file);
 - `spillover logs show FILE --event fill --asset ETH --json`;
 - jq doing the same counts (`reduce` over `.event`; `select(.event == "fill" and .asset == "ETH")`),
   when jq is installed.
@@ -331,8 +332,8 @@ def main() -> None:
         row("spillover logs summary --json", wall, cpu, rss, f"exit {code}; {target}")
         summary = json.loads(summary_out.read_text())
         with open(os.devnull, "wb") as out:
-            wall, cpu, rss, code = timed([*spillover, "summary", str(path)], out)
-        row("spillover logs summary (tables)", wall, cpu, rss, f"exit {code}")
+            wall, cpu, rss, code = timed([*spillover, "summary", str(path), "--jobs", "2"], out)
+        row("spillover logs summary --jobs 2 (tables)", wall, cpu, rss, f"exit {code}")
         with open(show_out, "wb") as out:
             wall, cpu, rss, code = timed(
                 [*spillover, "show", str(path), "--event", "fill", "--asset", "ETH", "--json"], out

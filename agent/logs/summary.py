@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
-import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -345,13 +344,14 @@ def summarize(
 ) -> dict[str, Any]:
     """The summary of the journal at `path`, read once, line by line.
 
-    A journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs` parts (default:
-    the CPU count, at most 4) read by as many processes; their summaries are added up in file
-    order (counts add, stage transitions join across the cut, line numbers are renumbered), so
-    the result is the same as one pass. Bad lines are then reported once all parts are read.
+    With `jobs` > 1, a journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs`
+    parts read by as many processes; their summaries are added up in file order (counts add,
+    stage transitions join across the cuts, line numbers are renumbered), so the result is that
+    of one pass. Bad lines are then reported once all parts are read. It pays on an idle
+    multi-core machine; on a busy one the parts only compete for the same cores.
     """
     size = path.stat().st_size
-    jobs = min(os.cpu_count() or 1, 4) if jobs is None else jobs
+    jobs = 1 if jobs is None else jobs
     if jobs < 2 or size < PARALLEL_BYTES or "fork" not in mp.get_all_start_methods():
         return _scan(path, 0, size, strict, on_invalid).result(path)
     cuts = _cuts(path, size, jobs)
