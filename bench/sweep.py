@@ -90,14 +90,15 @@ def init_worker(base_json: str, began: float) -> None:
     _WORKER["scratch"] = Path(tempfile.mkdtemp(prefix="spillover-sweep-"))
 
 
-def run_point(job: tuple[int, str, bool]) -> tuple[int, float, float | None, int, float]:
-    """(point, seconds, total return, worker pid, worker start-up seconds) of one backtest."""
+def run_point(job: tuple[int, str, bool]) -> tuple[int, float, float | None, int, float, float]:
+    """(point, seconds, total return, worker pid, worker start-up seconds, CPU seconds) of one
+    backtest."""
     from agent.backtest import run_backtest
     from agent.config import Config
 
     n, text, journal = job
     config = Config.model_validate_json(text)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     result = run_backtest(
         config,
         _WORKER["scratch"] / f"p{n}",
@@ -107,9 +108,10 @@ def run_point(job: tuple[int, str, bool]) -> tuple[int, float, float | None, int
         outputs=journal,
     )
     seconds = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     shutil.rmtree(_WORKER["scratch"] / f"p{n}", ignore_errors=True)
     total = result.summary["metrics"]["total_return"]
-    return n, seconds, total, _WORKER["pid"], _WORKER["ready"]
+    return n, seconds, total, _WORKER["pid"], _WORKER["ready"], cpu
 
 
 def single(config_text: str, data_dir: Path, journal: bool, runs: int) -> list[float]:
@@ -176,7 +178,8 @@ def main() -> None:
     wall = time.perf_counter() - wall
 
     per_point = sorted(r[1] * 1000 for r in results)
-    startup = {pid: ready for _, _, _, pid, ready in results}
+    startup = {r[3]: r[4] for r in results}
+    cpu = sorted(r[5] * 1000 for r in results)
     p95 = per_point[min(len(per_point) - 1, int(0.95 * len(per_point)))]
     rate = len(results) / wall
     busy = sum(per_point) / 1000
@@ -188,12 +191,19 @@ def main() -> None:
         f"{per_point[0]:.1f} ms min, {per_point[-1]:.1f} ms max (in the worker)"
     )
     print(
+        f"          per point CPU {statistics.median(cpu):.1f} ms median, "
+        f"{cpu[min(len(cpu) - 1, int(0.95 * len(cpu)))]:.1f} ms p95 (what a busy machine does not"
+        f" inflate): {args.workers * 1000 / statistics.median(cpu):.1f} configs/s on "
+        f"{args.workers} idle cores"
+    )
+    print(
         f"          {busy:.1f} s of backtests over {args.workers} workers: "
         f"{len(results) / busy * args.workers:.2f} configs/s without start-up and hand-off"
     )
     ready = ", ".join(f"{s:.2f} s" for s in sorted(startup.values()))
     print(f"start-up  per worker (spawn to data loaded, calendar built): {ready}")
     print(f"          parent imports {imports:.2f} s (forked workers inherit them)")
+    print(f"load      {os.getloadavg()[0]:.1f} (1-min load average on {os.cpu_count()} cores)")
     returns = [r[2] for r in results if r[2] is not None]
     print(f"returns   total return from {min(returns):.1%} to {max(returns):.1%} across points")
 
@@ -212,6 +222,7 @@ def main() -> None:
                 "configs_per_s": round(rate, 3),
                 "point_ms_median": round(statistics.median(per_point), 2),
                 "point_ms_p95": round(p95, 2),
+                "point_cpu_ms_median": round(statistics.median(cpu), 2),
                 "worker_startup_s": [round(s, 3) for s in sorted(startup.values())],
                 "single_journal_on_ms": round(statistics.median(single_on) * 1000, 1),
                 "single_journal_off_ms": round(statistics.median(single_off) * 1000, 1),
