@@ -389,12 +389,16 @@ def _primed(config: Config, data: Any) -> BreakoutSignal:
         primed = _PRIMED.setdefault(data, {})
     except TypeError:  # data that cannot be weakly referenced: prime every time
         return prime_signal(config, data)
-    signal = primed.get(key)
+    signal = primed.pop(key, None)
     if signal is None:
-        signal = primed[key] = prime_signal(config, data)
+        signal = prime_signal(config, data)
+        while len(primed) >= _PRIMED_PER_DATA:  # a sweep over many signal settings: keep the
+            del primed[next(iter(primed))]  # most recently used ones
+    primed[key] = signal
     return signal
 
 
+_PRIMED_PER_DATA = 16
 _PRIMED: weakref.WeakKeyDictionary[Any, dict[Any, BreakoutSignal]] = weakref.WeakKeyDictionary()
 
 

@@ -118,3 +118,16 @@ def test_points_sharing_market_data_give_what_separate_runs_give(
     for one, other in zip(alone, together, strict=True):
         assert one.summary == other.summary
         pd.testing.assert_frame_equal(one.equity, other.equity)
+
+
+def test_primed_signals_kept_per_data_are_bounded(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = ReplayData(sample)
+    monkeypatch.setattr(agent.backtest, "open_market_data", lambda config: shared)
+    monkeypatch.setattr(agent.backtest, "_PRIMED_PER_DATA", 2)
+    start, end = pd.Timestamp("2018-01-01"), pd.Timestamp("2018-03-01")
+    for fail_pct in (0.03, 0.05, 0.08, 0.05):
+        run_backtest(_config(sample, fail_pct=fail_pct), tmp_path, start=start, end=end)
+    kept = agent.backtest._PRIMED[shared]
+    assert [key[0].fail_pct for key in kept] == [0.08, 0.05]
