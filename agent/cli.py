@@ -378,9 +378,7 @@ def sweep(
     start: DateOption = None,
     end: DateOption = None,
     search: Annotated[str, typer.Option(help="grid (every point), random or optuna.")] = "grid",
-    trials: Annotated[
-        int | None, typer.Option(help="Points of a random or optuna search.")
-    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Points of a random or optuna search.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random or optuna search.")] = 0,
     objective: Annotated[
         str, typer.Option(help="What to maximise: sharpe, cagr, calmar or sortino.")
