@@ -119,7 +119,11 @@ def run_live(
         accept_config_change=accept_config_change,
     )
     run_id, store = opened.run_id, opened.store
-    journal = Journal(files.journal, run_id, secrets=keys.values, fsync=config.run.fsync)
+    try:
+        journal = Journal(files.journal, run_id, secrets=keys.values, fsync=config.run.fsync)
+    except BaseException:
+        store.close()
+        raise
 
     def on_retry(call: str, attempt: int, exc: BaseException) -> None:
         journal.error(clock.now(), exc, call=call, attempt=attempt, retrying=True)
