@@ -94,7 +94,7 @@ def run_backtest(
     journal = journal and outputs
     if data is None:
         data = open_market_data(config)
-    earliest, first, last = _data_range(config, data)
+    earliest, first, last = data_range(config, data)
     start = first if start is None else max(start, earliest)
     end = last if end is None else min(end, last)
     if start > end:
@@ -256,7 +256,7 @@ def _replay(
     return reason
 
 
-def _data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+def data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     """The earliest day trading can start (both the index and the lead crypto asset have bars),
     the default start (once the lead asset has `trend_window` days of closes for its trend gate)
     and the last day of the lead asset's bars."""

@@ -133,11 +133,11 @@ def run_sweep(base: Config, options: SweepOptions) -> None:
 def data_window(base: Config, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Window:
     """The trading range every point of a plain sweep runs on, as `run_backtest` would choose
     it (the data is read and checked here, once, before any work)."""
-    from agent.backtest import _data_range
+    from agent.backtest import data_range
     from agent.ports import DataError
     from agent.runtime import open_market_data
 
-    earliest, first, last = _data_range(base, open_market_data(base))
+    earliest, first, last = data_range(base, open_market_data(base))
     start = first if start is None else max(start, earliest)
     end = last if end is None else min(end, last)
     if start > end:
