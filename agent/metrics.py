@@ -8,6 +8,19 @@ import numpy as np
 import pandas as pd
 
 PERIODS_PER_YEAR = 365
+SUMMARY_METRICS = (
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "exposure_days",
+    "turnover",
+    "fees",
+    "orders",
+    "risk_clamps",
+)
+"""The metrics of a run's `summary.json`, in the order tables show them."""
 
 
 def performance(equity: pd.Series) -> dict[str, float | None]:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agent.metrics import SUMMARY_METRICS
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -22,18 +24,6 @@ if TYPE_CHECKING:
 console = Console()
 
 _PERCENT = ("total_return", "cagr", "max_drawdown")
-_ROWS = (
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "sharpe",
-    "sortino",
-    "exposure_days",
-    "turnover",
-    "fees",
-    "orders",
-    "risk_clamps",
-)
 
 
 @contextmanager
@@ -62,7 +52,7 @@ def print_metrics(summary: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("strategy", justify="right")
     table.add_column(f"buy and hold {benchmark['asset']}", justify="right")
-    for key in _ROWS:
+    for key in SUMMARY_METRICS:
         table.add_row(key, _format(key, summary["metrics"][key]), _format(key, benchmark[key]))
     console.print(table)
     confirmed = [b for b in summary["breakouts"] if b["confirmed"]]

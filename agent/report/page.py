@@ -10,23 +10,12 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from agent.metrics import SUMMARY_METRICS
 from agent.report.charts import figures
 from agent.report.load import RunData
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 _PERCENT = {"total_return", "cagr", "max_drawdown", "turnover"}
-_METRIC_ORDER = (
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "sharpe",
-    "sortino",
-    "exposure_days",
-    "turnover",
-    "fees",
-    "orders",
-    "risk_clamps",
-)
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 16px;
        color: #222; }
@@ -100,7 +89,7 @@ def _skipped(run: RunData) -> str:
 
 
 def _metrics(run: RunData) -> str:
-    names = [n for n in _METRIC_ORDER if n in run.metrics or n in run.benchmark]
+    names = [n for n in SUMMARY_METRICS if n in run.metrics or n in run.benchmark]
     names += [n for n in run.metrics if n not in names and n != "asset"]
     rows = "".join(
         f"<tr><th>{name}</th><td class=num>{_number(name, run.metrics.get(name))}</td>"
