@@ -176,7 +176,11 @@ def _resume(
         if last is not None:
             ticks = [t for t in ticks if t > last]
         try:
-            agent.venue.restore(store.positions())  # type: ignore[attr-defined]
+            agent.venue.restore(  # type: ignore[attr-defined]
+                store.positions(),
+                orders_before=len(store.orders()),
+                trades_before=len(store.seen_trade_ids()),
+            )
         except ValueError as exc:
             raise RunFolderError(f"{store.path.parent}: cannot resume: {exc}") from exc
         now = ticks[0] if ticks else (last or opened.resumed.started_at)

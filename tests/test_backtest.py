@@ -262,3 +262,32 @@ def test_status_of_a_folder_without_a_run_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert "not a run folder" in line
+
+
+def test_a_replayed_run_stopped_and_resumed_journals_and_stores_every_fill_once(
+    sample_dir, tmp_path
+):
+    from agent.store import Store
+
+    config = sample_config(sample_dir)
+    span = {"start": pd.Timestamp("2016-11-01"), "end": pd.Timestamp("2017-03-31")}
+    whole = run_backtest(config, tmp_path / "whole", mode="run", **span)
+    ticks = iter(range(60))
+    stop_after_60 = lambda: "stop" if next(ticks, 60) >= 59 else None  # noqa: E731
+    run_backtest(config, tmp_path / "parts", mode="run", should_stop=stop_after_60, **span)
+    resumed = run_backtest(config, tmp_path / "parts", mode="run", **span)
+
+    def fills(folder: Path) -> list[dict]:
+        journal = read_journal(folder / "decisions.jsonl")
+        return [r for r in journal if r["event"] == "fill"]
+
+    assert resumed.summary["metrics"] == whole.summary["metrics"]
+    parts, uninterrupted = fills(tmp_path / "parts"), fills(tmp_path / "whole")
+    assert [(f["ts"], f["amount"]) for f in parts] == [
+        (f["ts"], f["amount"]) for f in uninterrupted
+    ]
+    assert len(parts) > 4
+    trade_ids = [f["trade_id"] for f in parts]
+    assert len(trade_ids) == len(set(trade_ids))
+    with Store.open(tmp_path / "parts") as store:
+        assert store.seen_trade_ids() == set(trade_ids)

@@ -182,13 +182,19 @@ class PaperVenue:
         self._orders: dict[str, _Entry] = {}
         self._open: list[_Entry] = []
         self._trades: list[Trade] = []
+        self._ids_before = (0, 0)
+        """Orders and trades a resumed run recorded before this venue existed (`restore`)."""
         self._trade_ns: list[int] = []
         """Each trade's ts in nanoseconds, parallel to `_trades`, both sorted by it."""
 
-    def restore(self, balances: Mapping[str, float]) -> None:
+    def restore(
+        self, balances: Mapping[str, float], *, orders_before: int = 0, trades_before: int = 0
+    ) -> None:
         """Hold `balances` (as a resumed run's store recorded them), with no orders or trades: the
         paper venue's book lives in memory, so what a killed process did after its last
-        committed tick is gone with it, as if that tick never ran."""
+        committed tick is gone with it, as if that tick never ran. Order and trade ids go on
+        after the `orders_before` and `trades_before` the run already recorded, so a new fill
+        never takes the id of one already counted."""
         if self._orders:
             raise ValueError("restore() is for a venue that has not traded yet")
         for name, amount in balances.items():
@@ -196,6 +202,9 @@ class PaperVenue:
                 raise ValueError(f"restore: {name} balance must be a finite number >= 0")
             if name != self._quote and name not in self._positions:
                 raise ValueError(f"restore: {name} is not traded here")
+        if orders_before < 0 or trades_before < 0:
+            raise ValueError("restore: orders_before and trades_before must be >= 0")
+        self._ids_before = (orders_before, trades_before)
         self._held = None
         self._cash = float(balances.get(self._quote, 0.0))
         self._positions = {
@@ -222,7 +231,8 @@ class PaperVenue:
         if known is not None:
             return known.order()
         reserve = self._check(request, now_ns)
-        entry = _Entry(seq=len(self._orders) + 1, request=request, ts_ns=now_ns, reserve=reserve)
+        seq = self._ids_before[0] + len(self._orders) + 1
+        entry = _Entry(seq=seq, request=request, ts_ns=now_ns, reserve=reserve)
         self._orders[request.client_order_id] = entry
         self._open.append(entry)
         self._settle(now_ns)
@@ -431,7 +441,7 @@ class PaperVenue:
         entry.filled = amount
         entry.reserve = 0.0
         trade = Trade(
-            trade_id=f"paper-{len(self._trades) + 1}",
+            trade_id=f"paper-{self._ids_before[1] + len(self._trades) + 1}",
             client_order_id=request.client_order_id,
             symbol=request.symbol,
             side=request.side,
