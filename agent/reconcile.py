@@ -124,23 +124,19 @@ def reconcile(
     return outcome
 
 
+@dataclass
 class _Run:
-    def __init__(
-        self,
-        store: Store,
-        venue: Venue,
-        journal: Journal,
-        now: datetime,
-        saved: Tick,
-        decision_id: str,
-    ) -> None:
-        self.store = store
-        self.venue = venue
-        self.journal = journal
-        self.now = now
-        self.saved = saved
-        self.decision_id = decision_id
-        self.decisions = store.order_decisions()
+    """One reconciliation: what it reads and where it writes."""
+
+    store: Store
+    venue: Venue
+    journal: Journal
+    now: datetime
+    saved: Tick
+    decision_id: str
+
+    def __post_init__(self) -> None:
+        self.decisions = self.store.order_decisions()
 
     def discrepancy(self, kind: str, key: str, store: object, venue: object, action: str) -> None:
         self.journal.write(
