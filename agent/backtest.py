@@ -127,6 +127,7 @@ def run_backtest(
             store,
             session=1 if opened is None else opened.session,
             contain_errors=mode == "run",
+            repeat_quiet=not journal,
         )
         with agent.journal:
             rows, ticks, resumed_at = _resume(agent, opened, config, ticks, on_start)
@@ -146,7 +147,7 @@ def run_backtest(
             )
     if not rows:  # stopped before its first tick
         return BacktestResult(pd.DataFrame(), {}, files, True)
-    equity = pd.DataFrame(rows).set_index("date")
+    equity = pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]}).set_index("date")
     last_day = pd.Timestamp(equity.index[-1])
     counts = agent.journal.counts if isinstance(agent.journal, Tally) else _counts(files.journal)
     summary = _summary(config, agent, equity, counts, start, last_day)
@@ -244,7 +245,7 @@ def _replay(
         clock.current = now
         if heartbeat is not None:
             beat(heartbeat, run_id=journal.run_id, state="ticking", tick_at=now.isoformat())
-        result = agent.tick(clock.now())
+        result = agent.repeat(now) or agent.tick(clock.now())
         rows.append(_equity_row(result, config))
         if on_tick:
             on_tick(result, n, total)
@@ -353,6 +354,8 @@ class Tally:
     """Stands in for the journal of a backtest run without one (`journal=False`): writes nothing,
     counts what the summary reads from a journal, from the same values in the same order."""
 
+    writes_decisions = False
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.counts: dict[str, Any] = {"orders": 0, "risk_clamps": 0, "fees": 0.0, "traded": 0.0}
@@ -456,10 +459,29 @@ def _buy_and_hold(config: Config, agent: Agent, curve: pd.Series) -> dict[str, A
 
 
 def _breakouts(agent: Agent, start: pd.Timestamp, end: pd.Timestamp) -> list[dict[str, Any]]:
-    """Every candidate that started, and every episode that was live, inside the range."""
+    """Every candidate that started, and every episode that was live, inside the range: read
+    once per primed signal and range (a sweep's points share them)."""
     frame = agent.signal.frame
     if frame is None:
         return []
+    try:
+        known = _BREAKOUTS.setdefault(agent.signal, {})
+    except TypeError:
+        known = {}
+    key = (id(frame), start, end)
+    found = known.get(key)
+    if found is None or found[0] is not frame:
+        found = known[key] = (frame, _read_breakouts(frame, start, end))
+    return [dict(breakout) for breakout in found[1]]
+
+
+_BREAKOUTS: weakref.WeakKeyDictionary[Any, dict[Any, tuple[pd.DataFrame, list[dict[str, Any]]]]]
+_BREAKOUTS = weakref.WeakKeyDictionary()
+
+
+def _read_breakouts(
+    frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> list[dict[str, Any]]:
     frame = frame.loc[:end]
     out: list[dict[str, Any]] = []
     for confirmed, rows in frame.dropna(subset=["confirmed_date"]).groupby("confirmed_date"):
@@ -496,18 +518,17 @@ def _breakouts(agent: Agent, start: pd.Timestamp, end: pd.Timestamp) -> list[dic
 
 def _stages(equity: pd.DataFrame) -> list[dict[str, Any]]:
     """Each day the stage or the breakout state changed, with the exposure then allowed."""
-    keys = equity[["stage", "state"]]
-    moves = equity.loc[keys.ne(keys.shift()).any(axis=1)]
+    stages, states = equity["stage"].tolist(), equity["state"].tolist()
+    exposures, days = equity["target_exposure"].tolist(), equity.index.tolist()
     return [
         {
-            "date": str(day),
-            "stage": int(stage),
-            "state": state,
-            "target_exposure": float(target_exposure),
+            "date": str(days[n]),
+            "stage": int(stages[n]),
+            "state": states[n],
+            "target_exposure": float(exposures[n]),
         }
-        for day, stage, state, target_exposure in zip(
-            moves.index, moves["stage"], moves["state"], moves["target_exposure"], strict=True
-        )
+        for n in range(len(days))
+        if n == 0 or stages[n] != stages[n - 1] or states[n] != states[n - 1]
     ]
 
 

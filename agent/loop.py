@@ -121,12 +121,14 @@ class Agent:
         *,
         session: int = 1,
         contain_errors: bool = False,
+        repeat_quiet: bool = False,
     ) -> None:
         """`session` is the run's process count (2 after the first restart): a resumed session
         names its decisions apart, so a tick rerun after a crash never reuses the client order ids
         of the interrupted one. `contain_errors` turns an unexpected exception inside a tick into
         a journalled, refused tick that counts toward the error budget (runs), instead of ending
-        the run (backtests, where it is a bug to see)."""
+        the run (backtests, where it is a bug to see). `repeat_quiet` lets `repeat` stand in for
+        the ticks that would repeat a quiet one (a sweep's journal-free replay)."""
         self.config = config
         self.market_data = market_data
         self.venue = venue
@@ -153,6 +155,8 @@ class Agent:
             key += (data.index_price, data.benchmark)
             self._reads = _READS.setdefault(market_data, {}).setdefault(key, {})
         self._limits_of: tuple[object, dict[str, MarketLimits]] | None = None
+        self.repeat_quiet = repeat_quiet
+        self._quiet: TickResult | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -224,6 +228,7 @@ class Agent:
             redo = None
         decision_id = self.decision_id(now) if redo is None else redo.decision_id
         self._decided = False
+        self._quiet = None
         if not self.contain_errors:
             return self._tick(now, decision_id, redo)
         try:
@@ -285,37 +290,94 @@ class Agent:
             return self._hold(now, decision_id, reason, session, prices, balances)
         action = "trade" if verdict.orders else ("refused" if verdict.clamps else "hold")
         reason = _reason(day, wanted, verdict)
-        self.journal.write(
-            "decision",
-            now,
-            decision_id=decision_id,
-            asof=session.date(),
-            crypto_asof=crypto_day.date(),
-            action=action,
-            reason=reason,
-            breakout=day.evidence(),
-            targets=wanted.to_dict(),
-            clamps=[c.to_dict() for c in verdict.clamps],
-            orders=[
-                o.to_dict() | {"client_order_id": _client_order_id(decision_id, n)}
-                for n, o in enumerate(verdict.orders)
-            ],
-            equity=verdict.equity,
-            drawdown=verdict.drawdown,
-            prices=prices,
-            **({} if redo is None else {"redone": True}),
-        )
+        if self.journal.writes_decisions:
+            self.journal.write(
+                "decision",
+                now,
+                decision_id=decision_id,
+                asof=session.date(),
+                crypto_asof=crypto_day.date(),
+                action=action,
+                reason=reason,
+                breakout=day.evidence(),
+                targets=wanted.to_dict(),
+                clamps=[c.to_dict() for c in verdict.clamps],
+                orders=[
+                    o.to_dict() | {"client_order_id": _client_order_id(decision_id, n)}
+                    for n, o in enumerate(verdict.orders)
+                ],
+                equity=verdict.equity,
+                drawdown=verdict.drawdown,
+                prices=prices,
+                **({} if redo is None else {"redone": True}),
+            )
         self._decided = True
         self._journal_clamps(now, decision_id, verdict.clamps)
         placed = self._place(now, decision_id, verdict.orders)
         fills = self._fills(now)
         after = self._balances(now) or balances
+        peak = self.state.peak_equity
         self._remember(now, quotes, verdict, after, prices)
         result = TickResult(
             now, decision_id, action, reason, day, wanted, verdict, prices, after, fills
         )
         self._save(result, session.date(), placed, followed)
+        if self.repeat_quiet and not (placed or fills or followed) and self._is_quiet(result, peak):
+            self._quiet = result
         return result
+
+    def _is_quiet(self, result: TickResult, peak: float) -> bool:
+        """Whether every later tick of the same breakout episode would decide as `result` did,
+        until something else happens: it traded nothing, holds nothing, has nothing pending, its
+        schedule is settled (`Targets.settled`), and the peak equity its risk gate saw (`peak`)
+        is the one the next tick's will see. That gate then sees no asset, the same cash and
+        peak, no turnover and the same error count, so it gives the same verdict."""
+        wanted, verdict, balances = result.targets, result.verdict, result.balances
+        return (
+            self.store is None
+            and peak == self.state.peak_equity
+            and wanted is not None
+            and wanted.settled
+            and verdict is not None
+            and not verdict.orders
+            and self.state.turnover_today == 0
+            and not any(balances.get(asset, 0.0) for asset in self.assets)
+            and not self.venue.open_orders(result.now)
+        )
+
+    def repeat(self, now: datetime) -> TickResult | None:
+        """The tick at `now` without deciding again, when it would repeat the last tick (see
+        `_is_quiet`) because `now` reads a day of the same breakout episode; None when the tick
+        must run. The state moves on as the tick would move it (the day's turnover, the last good
+        prices, the clamps counted by the journal). The result carries the quiet tick's targets,
+        whose weights, stage and budget are today's too; their trend gates are that day's.
+
+        No decision record is written: only a replay without a journal (`repeat_quiet`) uses it.
+        """
+        quiet = self._quiet
+        if quiet is None or self.redo is not None:
+            return None
+        try:
+            _, _, _, inputs, prices, quotes = self._read(now)
+        except (DataError, VenueError):
+            return None
+        if isinstance(inputs, str):
+            return None
+        day = self.signal.day(inputs)
+        quiet_day, wanted, verdict = quiet.breakout, quiet.targets, quiet.verdict
+        assert quiet_day is not None
+        assert wanted is not None
+        assert verdict is not None
+        if day.episode != quiet_day.episode:
+            return None
+        decision_id = self.decision_id(now)
+        self._new_day(now)
+        if verdict.clamps:
+            self._journal_clamps(now, decision_id, verdict.clamps)
+        self._remember_prices(quotes, verdict)  # equity, peak and halts are the quiet tick's
+        reason = quiet.reason if day.state is quiet_day.state else _reason(day, wanted, verdict)
+        result = (now, decision_id, quiet.action, reason, day, wanted, verdict, dict(prices))
+        return TickResult(*result, quiet.balances, ())
 
     def _fresh(
         self, now: datetime, closes: Mapping[str, DailyColumn], quotes: Mapping[str, Quote]
@@ -347,8 +409,7 @@ class Agent:
         if balances is None:
             return None
         state, quote = self.state, self.config.venue.quote
-        if state.turnover_day != now.date():
-            state.turnover_day, state.turnover_today = now.date(), 0.0
+        self._new_day(now)
         request = RiskRequest(
             now=now,
             targets=wanted.weights,
@@ -365,6 +426,12 @@ class Agent:
             consecutive_errors=state.consecutive_errors,
         )
         return evaluate(request, self.config.risk)
+
+    def _new_day(self, now: datetime) -> None:
+        """The day's buy turnover starts from zero on a new UTC day."""
+        state = self.state
+        if state.turnover_day != now.date():
+            state.turnover_day, state.turnover_today = now.date(), 0.0
 
     def _limits(self) -> dict[str, MarketLimits]:
         markets = self.venue.markets()
@@ -478,6 +545,18 @@ class Agent:
             )
         return new
 
+    def _remember_prices(self, quotes: Mapping[str, Quote], verdict: Verdict) -> None:
+        """Each fresh quote is the next tick's last good price."""
+        last_good = self.state.last_good_prices
+        if not verdict.clamps:
+            for asset, quote in quotes.items():
+                last_good[asset] = quote.price
+            return
+        stale = {c.asset for c in verdict.clamps if c.rule is Rule.STALE_PRICE}
+        for asset, quote in quotes.items():
+            if asset not in stale:
+                last_good[asset] = quote.price
+
     def _remember(
         self,
         now: datetime,
@@ -487,10 +566,7 @@ class Agent:
         prices: Mapping[str, float],
     ) -> None:
         state = self.state
-        stale = {c.asset for c in verdict.clamps if c.rule is Rule.STALE_PRICE}
-        for asset, quote in quotes.items():
-            if asset not in stale:
-                state.last_good_prices[asset] = quote.price
+        self._remember_prices(quotes, verdict)
         equity = _equity(balances, prices, self.config.venue.quote)
         if equity is not None and equity > 0:
             peak = state.peak_equity

@@ -133,6 +133,9 @@ class Journal:
     opening it.
     """
 
+    writes_decisions = True
+    """A stand-in that only counts (a sweep's) says False, and is spared the decision records."""
+
     def __init__(
         self,
         path: Path | str,

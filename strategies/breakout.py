@@ -353,6 +353,11 @@ class BreakoutDay:
             window_day=None if pd.isna(window_day) else int(window_day),
         )
 
+    @property
+    def episode(self) -> tuple[pd.Timestamp | None, ...]:
+        """The dates the staging schedule reads: confirmed, failed, pre-failure and expired."""
+        return (self.confirmed_date, self.failed_date, self.prefail_date, self.expired_date)
+
     def evidence(self) -> dict[str, Any]:
         """JSON-ready numbers for the journal: NaN becomes None, dates become ISO strings."""
         memo = self.__dict__.get(_EVIDENCE)

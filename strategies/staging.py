@@ -19,6 +19,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,7 @@ class StagingParams:
         if unused:
             raise ParamError("shares", f"no stage adds {', '.join(unused)}")
 
-    @property
+    @cached_property
     def assets(self) -> tuple[str, ...]:
         """Every asset of the schedule, in the order the stages add them."""
         return tuple(asset for stage in self.stages for asset in stage.add)
@@ -142,6 +143,17 @@ class Targets:
     phase: Phase
     gates: dict[str, TrendGate]
     reason: str
+
+    @property
+    def settled(self) -> bool:
+        """True when the schedule wants nothing today and will want nothing on any later day of
+        the same breakout episode (the same confirmed, failed, pre-failure and expiry dates),
+        whatever the closes: there is no confirmed breakout, or an exit or an ended lag window has
+        brought the budget to zero. The stage is then fixed and the multiplier can only fall, so
+        the weights stay zero and the stage and budget stay as they are."""
+        if self.phase is Phase.FLAT:
+            return True
+        return self.budget == 0 and self.phase in (Phase.EXITING, Phase.AFTER_WINDOW)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,8 @@
 """The backtest's fast paths give what the pandas paths give: array-backed columns, the signal
 read from them, and (further down) the options a sweep uses."""
 
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,14 @@ import pytest
 import agent.backtest
 from agent.backtest import run_backtest
 from agent.config import Config, DataConfig
+from agent.loop import Agent, TickResult
 from agent.marketdata.replay import ReplayData, write_bars
 from agent.marketdata.sample import write_sample
 from agent.signal import BreakoutSignal, SignalInputs
+from risk.limits import RiskParams
 from strategies.breakout import BreakoutParams
 from strategies.column import DailyColumn
+from strategies.staging import AfterWindow, StagingParams
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +106,49 @@ def test_a_backtest_without_a_journal_gives_the_same_equity_and_summary(
     assert not (tmp_path / "bare").exists()
     with pytest.raises(ValueError, match="journal"):
         run_backtest(config, tmp_path / "run", mode="run", journal=False)
+
+
+@pytest.mark.parametrize(
+    ("staging", "risk"),
+    [
+        ({}, {}),
+        ({"after_window": AfterWindow.EXIT, "exit_steps": 1}, {}),
+        ({"after_window": AfterWindow.HOLD}, {"rebalance_band": 0.0}),
+        ({"crypto_budget": 1.0}, {"max_drawdown": 0.03}),
+        ({"crypto_budget": 1.0}, {"max_drawdown": 0.05, "flatten_on_drawdown": True}),
+    ],
+    ids=["default", "exit", "hold", "drawdown-halt", "drawdown-flatten"],
+)
+def test_a_replay_without_a_journal_repeats_quiet_ticks_and_changes_nothing(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staging: dict, risk: dict
+) -> None:
+    """Without a journal, a tick that would repeat a quiet one (nothing held, wanted or pending,
+    the schedule settled for the episode) is not decided again: every number is the same as
+    when every tick is decided and journalled, clamps counted included."""
+    config = _config(sample).model_copy(
+        update={
+            "staging": replace(StagingParams(), **staging),
+            "risk": replace(RiskParams(), max_total_exposure=1.0, max_asset_exposure=1.0, **risk),
+        }
+    )
+    repeated = []
+    real_repeat = Agent.repeat
+
+    def counting(agent: Agent, now: datetime) -> TickResult | None:
+        result = real_repeat(agent, now)
+        repeated.append(result is not None)
+        return result
+
+    monkeypatch.setattr(Agent, "repeat", counting)
+    full = run_backtest(config, tmp_path / "full")
+    assert not any(repeated)
+    bare = run_backtest(config, tmp_path / "bare", outputs=False)
+    assert sum(repeated) > len(full.equity) / 4
+    assert bare.summary == full.summary
+    pd.testing.assert_frame_equal(bare.equity, full.equity)
+    if "max_drawdown" in risk:
+        assert full.summary["metrics"]["risk_clamps"] > 0
+        assert (full.equity["action"] == "refused").any()
 
 
 def test_points_sharing_market_data_give_what_separate_runs_give(

@@ -301,3 +301,39 @@ def test_stages_count_calendar_days_to_the_day_decided_not_to_the_last_session()
     session = targets(day(friday), closes(on(30)), PARAMS)
     assert (session.stage, weekend.stage) == (1, 2)
     assert weekend.weights["ETH"] > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    params=stage_lists(),
+    seed=st.integers(0, 10_000),
+    kind=st.sampled_from(["flat", "failed", "expired"]),
+    ends_after=st.integers(1, 80),
+)
+def test_a_settled_schedule_wants_nothing_for_the_rest_of_its_episode(
+    params, seed, kind, ends_after
+):
+    """A sweep repeats a quiet tick while its episode lasts (`Targets.settled`): every later day
+    of that episode must give zero weights with the same stage and budget, whatever the closes."""
+    data = random_closes(params, seed, on(ends_after + 140))
+    episode = {
+        "flat": {"confirmed_date": None, "state": State.NEUTRAL},
+        "failed": {
+            "failed_date": on(ends_after),
+            "prefail_date": on(ends_after - 1),
+            "state": State.FAILED,
+        },
+        "expired": {"expired_date": on(ends_after), "state": State.EXPIRED},
+    }[kind]
+    settled = None
+    for offset in range(ends_after, ends_after + 130):
+        today = on(offset)
+        result = targets(day(today, **episode), {a: s.loc[:today] for a, s in data.items()}, params)
+        if settled is None and result.settled:
+            settled = result
+        if settled is not None:
+            assert result.settled, offset
+            assert sum(result.weights.values()) == 0.0
+            assert (result.stage, result.budget) == (settled.stage, settled.budget)
+    if kind in ("flat", "failed") or params.after_window is not AfterWindow.HOLD:
+        assert settled is not None  # an exit, a taper or no breakout ends in a settled schedule
