@@ -7,6 +7,7 @@ closes the day's crypto bar; orders fill at the next bar's open.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import weakref
@@ -320,19 +321,16 @@ def _row(
     state: str,
     action: str,
 ) -> dict[str, Any]:
-    quote = config.venue.quote
-    cash = balances.get(quote, 0.0)
-    values = {a: balances.get(a, 0.0) * prices.get(a, 0.0) for a in config.staging.assets}
-    equity = cash + sum(values.values())
-    row: dict[str, Any] = {
-        "date": (now - _ONE_DAY).date(),
-        "equity": equity,
-        "cash": cash,
-    }
-    for asset, value in values.items():
-        row[f"{asset}_value"] = value
-        row[f"{asset}_weight"] = value / equity if equity > 0 else 0.0
-    row["exposure"] = sum(values.values()) / equity if equity > 0 else 0.0
+    cash = balances.get(config.venue.quote, 0.0)
+    assets = config.staging.assets
+    values = [balances.get(a, 0.0) * prices.get(a, 0.0) for a in assets]
+    held = sum(values)
+    equity = cash + held
+    row: dict[str, Any] = {"date": (now - _ONE_DAY).date(), "equity": equity, "cash": cash}
+    for (value_key, weight_key), value in zip(_row_keys(assets), values, strict=True):
+        row[value_key] = value
+        row[weight_key] = value / equity if equity > 0 else 0.0
+    row["exposure"] = held / equity if equity > 0 else 0.0
     row["stage"] = stage
     row["target_exposure"] = target_exposure
     row["state"] = state
@@ -530,6 +528,11 @@ def _stages(equity: pd.DataFrame) -> list[dict[str, Any]]:
         for n in range(len(days))
         if n == 0 or stages[n] != stages[n - 1] or states[n] != states[n - 1]
     ]
+
+
+@functools.cache
+def _row_keys(assets: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{asset}_value", f"{asset}_weight") for asset in assets)
 
 
 def _iso(value: Any) -> str | None:

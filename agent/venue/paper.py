@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -93,6 +94,21 @@ class _Bars:
         start = frame.index.to_numpy(dtype="datetime64[ns]")[usable].astype(np.int64)
         columns = [np.ascontiguousarray(prices[:, k]) for k in range(len(_PRICES))]
         return cls(start, start + _DAY_NS, *columns, fetched_day=now_ns // _DAY_NS)
+
+
+def _load(symbol: str, frame: pd.DataFrame, now_ns: int) -> _Bars:
+    """`_Bars.load`, converted once per frame object: replayed bars are the same frame for every
+    venue of a sweep's points, which need only their own `fetched_day`."""
+    key = (id(frame), symbol)
+    loaded = _LOADED.get(key)
+    if loaded is None:
+        loaded = _LOADED[key] = _Bars.load(symbol, frame, now_ns)
+        weakref.finalize(frame, _LOADED.pop, key, None)
+    return replace(loaded, fetched_day=now_ns // _DAY_NS)
+
+
+_LOADED: dict[tuple[int, str], _Bars] = {}
+"""Bars by (id of the frame, symbol), each entry dropped when its frame is."""
 
 
 @dataclass
@@ -359,7 +375,7 @@ class PaperVenue:
             cached.fetched_day < day and (len(cached.end) == 0 or cached.end[-1] <= now_ns)
         )
         if cached is None or stale:
-            cached = _Bars.load(symbol, self._source(symbol), now_ns)
+            cached = _load(symbol, self._source(symbol), now_ns)
             self._bars[symbol] = cached
         return cached
 
