@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-from agent.tuning.worker import Task, run_task, use_data_cache
+from agent.tuning.worker import Task, run_task
 
 Outcome = tuple[int, dict[str, Any] | BaseException]
 
@@ -59,7 +59,6 @@ class ProcessExecutor:
         self.pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context(method),
-            initializer=use_data_cache,
         )
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:

@@ -1,17 +1,14 @@
 """One point of a sweep: the real backtest (`agent.backtest.run_backtest`, the live tick) of one
-config over one trading range, writing no files (or, with a `run_backtest` that cannot skip them,
-writing them to a temporary folder that is dropped).
+config over one trading range, with no journal and no files written.
 
 Market data is read once per worker process: a per-process cache of the replayed files (keyed by
 the folder and each file's size and modification time, so a changed file is read again), passed
-to `run_backtest` as its `data`, or else put behind `agent.backtest.open_market_data` by
-`use_data_cache`. The bars are read-only; every point still gets its own venue and agent.
+to `run_backtest` as its `data`. The bars are read-only; every point still gets its own venue and
+agent.
 """
 
 from __future__ import annotations
 
-import inspect
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +23,7 @@ from agent.runtime import ensure_sample, open_market_data
 from agent.tuning.select import sweep_metrics
 
 _DATA: dict[tuple[Any, ...], ReplayData] = {}
-_IN_MEMORY = {"journal", "outputs", "data"}
-"""`run_backtest` options for a sweep: no journal or output files, market data passed in. Used
-when `run_backtest` has them; otherwise the point writes its files to a temporary folder."""
+_NOWHERE = Path("spillover-sweep-point")
 
 
 @dataclass(frozen=True)
@@ -44,23 +39,17 @@ class Task:
 
 def run_task(task: Task) -> dict[str, Any]:
     """Backtest one point: {"metrics", "seconds", "breakouts", "curve" (when asked)}."""
-    use_data_cache()
     began = time.perf_counter()
     config = Config.model_validate_json(task.config_json)
-    start, end = pd.Timestamp(task.start), pd.Timestamp(task.end)
-    with tempfile.TemporaryDirectory(prefix="spillover-point-") as folder:
-        if set(inspect.signature(agent.backtest.run_backtest).parameters) >= _IN_MEMORY:
-            result = agent.backtest.run_backtest(  # no files, the worker's data
-                config,
-                Path(folder),
-                start=start,
-                end=end,
-                journal=False,
-                outputs=False,
-                data=cached_market_data(config),
-            )
-        else:
-            result = agent.backtest.run_backtest(config, Path(folder), start=start, end=end)
+    result = agent.backtest.run_backtest(
+        config,
+        _NOWHERE,  # outputs=False leaves it untouched
+        start=pd.Timestamp(task.start),
+        end=pd.Timestamp(task.end),
+        journal=False,
+        outputs=False,
+        data=cached_market_data(config),
+    )
     out: dict[str, Any] = {
         "metrics": sweep_metrics(result.summary["metrics"]),
         "breakouts": result.summary["breakouts"],
@@ -70,11 +59,6 @@ def run_task(task: Task) -> dict[str, Any]:
         equity = result.equity["equity"]
         out["curve"] = [(str(day), float(value)) for day, value in equity.items()]
     return out
-
-
-def use_data_cache() -> None:
-    """Point `run_backtest` at this process's data cache (idempotent)."""
-    agent.backtest.open_market_data = cached_market_data  # type: ignore[attr-defined]
 
 
 def cached_market_data(config: Config) -> ReplayData:
