@@ -1,36 +1,33 @@
-"""Time a 1,000-point sweep of the real backtest over 2015-2026 daily data with 2 worker processes.
+"""Time `spillover sweep`: a 1,000-point grid over 2015-2026 daily data with 2 worker processes.
 
-    python bench/sweep.py [--data-dir ../shared/data] [--points 1000] [--workers 2] [--journal]
+    python bench/sweep.py [--data-dir ../shared/data] [--jobs 2] [--grid-size 1000]
 
-Every point is `agent.backtest.run_backtest` (the live `Agent.tick`, its risk gate, staging and
-signal) on config/history.toml with signal and staging keys moved over a grid. Each worker reads
-the market data once (its initializer) and passes it to every point (`run_backtest(data=...)`),
-so points sharing signal settings also share the primed signal; points run with
-`outputs=False` (no journal, equity.csv or summary.json written; the result carries the equity
-and summary), or with the journal written to a scratch folder with `--journal`.
+Runs the command a user runs, as a subprocess: `spillover sweep --config config/history.toml
+--data-dir DIR --grid GRID --jobs 2 --start 2015-01-01 --end 2026-06-23 --no-sensitivity` into
+a scratch folder, then the same command again (every point is already in results.csv, so it runs
+none). Every point is `agent.backtest.run_backtest` without a journal: the live `Agent.tick`, its
+risk gate, staging and signal, on the worker's market data (read once per worker).
 
-Printed: configs/s (whole sweep, worker start-up included), per-point milliseconds (median,
-p95) as the workers timed them, start-up cost per worker, and the single-backtest in-process
-time (journal on and off). It measures and prints; it asserts nothing.
+Printed: configs/s over the whole command (start-up, data checks and worker start included)
+against the target of 50, the per-point seconds the workers recorded (median, p95; a worker's
+first point also reads the market data), the re-run's time, and the single-backtest in-process
+time with and without the journal. It measures and prints; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 import os
-import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = ROOT / "config" / "history.toml"
@@ -48,78 +45,69 @@ GRID: dict[str, list[Any]] = {
 }
 """4 x 5 signal settings (20 primed signals) x 5 x 5 x 2 staging settings: 1,000 points."""
 
-_WORKER: dict[str, Any] = {}
+
+def grid_toml(size: int) -> str:
+    """The grid as TOML, with values dropped from the first keys on until it has at most `size`
+    points (a quick run), or the whole grid."""
+    keys, values = list(GRID), [list(v) for v in GRID.values()]
+    for vals in values:
+        while len(vals) > 1 and _count(values) > size:
+            vals.pop()
+    return "".join(f"{key} = {json.dumps(vals)}\n" for key, vals in zip(keys, values, strict=True))
 
 
-def grid_points(limit: int) -> list[dict[str, Any]]:
-    """The grid's points, signal settings outermost (neighbours share a primed signal), cycled
-    when more are asked for than the grid holds."""
-    keys = list(GRID)
-    points = [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
-    return [points[n % len(points)] for n in range(limit)]
+def _count(values: list[list[Any]]) -> int:
+    return len(list(itertools.product(*values)))
 
 
-def base_toml(data_dir: Path) -> dict[str, Any]:
-    data = tomllib.loads(HISTORY.read_text(encoding="utf-8"))
-    data["data"]["dir"] = str(data_dir)
-    return data
+def sweep(grid: Path, out: Path, data_dir: Path, jobs: int) -> tuple[float, str]:
+    """(wall seconds, the command's last output line)."""
+    command = [
+        sys.executable,
+        "-m",
+        "agent",
+        "sweep",
+        "--config",
+        str(HISTORY),
+        "--data-dir",
+        str(data_dir),
+        "--grid",
+        str(grid),
+        "--jobs",
+        str(jobs),
+        "--out",
+        str(out),
+        "--start",
+        START,
+        "--end",
+        END,
+        "--no-sensitivity",
+    ]
+    env = os.environ | {"COLUMNS": "200", "TERM": "dumb"}
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        sys.exit(f"spillover sweep failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return wall, lines[-1] if lines else ""
 
 
-def config_json(base: dict[str, Any], point: dict[str, Any]) -> str:
-    """The validated config of one point, as JSON (what a worker receives)."""
-    from agent.config import Config
-
-    data = json.loads(json.dumps(base))
-    for dotted, value in point.items():
-        section, key = dotted.split(".")
-        data.setdefault(section, {})[key] = value
-    return Config.model_validate_json(json.dumps(data)).model_dump_json()
+def point_seconds(results: Path) -> list[float]:
+    with results.open(newline="") as handle:
+        return sorted(float(row["seconds"]) for row in csv.DictReader(handle))
 
 
-def init_worker(base_json: str, began: float) -> None:
-    """Load the market data once per worker; record how long the worker took to be ready."""
-    from agent.backtest import open_market_data
-    from agent.clock import EquitySessions
-    from agent.config import Config
+def single(data_dir: Path, journal: bool, runs: int) -> list[float]:
+    """In-process backtests of the base config, as `spillover backtest` runs them (fresh data
+    each)."""
+    import pandas as pd
 
-    config = Config.model_validate_json(base_json)
-    _WORKER["data"] = open_market_data(config)
-    EquitySessions()  # the exchange calendar, built once per process
-    _WORKER["ready"] = time.time() - began
-    _WORKER["pid"] = os.getpid()
-    _WORKER["scratch"] = Path(tempfile.mkdtemp(prefix="spillover-sweep-"))
-
-
-def run_point(job: tuple[int, str, bool]) -> tuple[int, float, float | None, int, float, float]:
-    """(point, seconds, total return, worker pid, worker start-up seconds, CPU seconds) of one
-    backtest."""
     from agent.backtest import run_backtest
-    from agent.config import Config
+    from agent.config import load_config
 
-    n, text, journal = job
-    config = Config.model_validate_json(text)
-    began, cpu = time.perf_counter(), time.process_time()
-    result = run_backtest(
-        config,
-        _WORKER["scratch"] / f"p{n}",
-        start=pd.Timestamp(START),
-        end=pd.Timestamp(END),
-        data=_WORKER["data"],
-        outputs=journal,
-    )
-    seconds = time.perf_counter() - began
-    cpu = time.process_time() - cpu
-    shutil.rmtree(_WORKER["scratch"] / f"p{n}", ignore_errors=True)
-    total = result.summary["metrics"]["total_return"]
-    return n, seconds, total, _WORKER["pid"], _WORKER["ready"], cpu
-
-
-def single(config_text: str, data_dir: Path, journal: bool, runs: int) -> list[float]:
-    """In-process backtests of the base config (fresh data each, as `spillover backtest`)."""
-    from agent.backtest import run_backtest
-    from agent.config import Config
-
-    config = Config.model_validate_json(config_text)
+    config = load_config(HISTORY)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"dir": data_dir})})
     times = []
     with tempfile.TemporaryDirectory(prefix="spillover-single-") as tmp:
         for n in range(runs + 1):  # the first run warms the process up
@@ -139,76 +127,49 @@ def single(config_text: str, data_dir: Path, journal: bool, runs: int) -> list[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunksize", type=int, default=10)
-    parser.add_argument(
-        "--journal", action="store_true", help="points write their journal and outputs"
-    )
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--grid-size", type=int, default=1000, help="points (a cut of the grid)")
     parser.add_argument("--single-runs", type=int, default=3, help="in-process backtests timed")
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
+    if not data_dir.is_dir():
+        sys.exit(f"--data-dir {data_dir}: no such folder")
 
-    began = time.perf_counter()
-    from agent.config import Config  # noqa: F401 - the import cost is reported below
+    with tempfile.TemporaryDirectory(prefix="spillover-bench-sweep-") as tmp:
+        grid, out = Path(tmp) / "grid.toml", Path(tmp) / "out"
+        grid.write_text(grid_toml(args.grid_size), encoding="utf-8")
+        print(f"data      {data_dir}")
+        print(f"config    config/history.toml, {START} to {END}, python {sys.version.split()[0]}")
+        print("grid      " + grid.read_text(encoding="utf-8").strip().replace("\n", "\n          "))
+        print(f"command   spillover sweep --jobs {args.jobs} --no-sensitivity (subprocess)")
+        print(f"load      {os.getloadavg()[0]:.1f} before (1-min average, {os.cpu_count()} cores)")
+        print()
 
-    imports = time.perf_counter() - began
-    base = base_toml(data_dir)
-    base_json = config_json(base, {})
-    points = grid_points(args.points)
-    jobs = [(n, config_json(base, point), args.journal) for n, point in enumerate(points)]
-    distinct = len({json.dumps(p, sort_keys=True) for p in points})
-    signals = len({(p["signal.volume_multiple"], p["signal.fail_pct"]) for p in points})
-    print(f"data      {data_dir}")
-    print(f"config    config/history.toml, {START} to {END}, python {sys.version.split()[0]}")
-    print(
-        f"grid      {len(points)} points ({distinct} distinct, {signals} signal settings): "
-        + ", ".join(f"{k} x{len(v)}" for k, v in GRID.items())
-    )
-    mode = "journal and outputs written" if args.journal else "outputs=False (nothing written)"
-    print(f"workers   {args.workers} processes, chunks of {args.chunksize}, points {mode}")
-    print()
+        wall, last = sweep(grid, out, data_dir, args.jobs)
+        seconds = point_seconds(out / "results.csv")
+        points = len(seconds)
+        rate = points / wall
+        verdict = "ok" if rate >= TARGET else f"{TARGET / rate:.1f}x short"
+        p95 = seconds[min(points - 1, int(0.95 * points))]
+        busy = sum(seconds)
+        print(f"sweep     {points} points in {wall:.2f} s wall")
+        print(f"          {rate:8.2f} configs/s   target >= {TARGET:.0f}   {verdict}")
+        print(
+            f"          per point {statistics.median(seconds) * 1000:.0f} ms median, "
+            f"{p95 * 1000:.0f} ms p95, {seconds[0] * 1000:.0f} ms min, "
+            f"{seconds[-1] * 1000:.0f} ms max (as the workers timed them)"
+        )
+        print(
+            f"          {busy:.1f} s inside points over {args.jobs} workers: "
+            f"{points / busy * args.jobs:.2f} configs/s if start-up and hand-off cost nothing"
+        )
+        print(f"          the command said: {last.strip()}")
+        print(f"load      {os.getloadavg()[0]:.1f} after")
+        rerun, rerun_last = sweep(grid, out, data_dir, args.jobs)
+        print(f"re-run    {rerun:.2f} s: {rerun_last.strip()}")
 
-    started = time.time()
-    wall = time.perf_counter()
-    with ProcessPoolExecutor(
-        args.workers, initializer=init_worker, initargs=(base_json, started)
-    ) as pool:
-        results = list(pool.map(run_point, jobs, chunksize=args.chunksize))
-    wall = time.perf_counter() - wall
-
-    per_point = sorted(r[1] * 1000 for r in results)
-    startup = {r[3]: r[4] for r in results}
-    cpu = sorted(r[5] * 1000 for r in results)
-    p95 = per_point[min(len(per_point) - 1, int(0.95 * len(per_point)))]
-    rate = len(results) / wall
-    busy = sum(per_point) / 1000
-    print(f"sweep     {len(results)} points in {wall:.2f} s wall")
-    verdict = "ok" if rate >= TARGET else f"{TARGET / rate:.1f}x short"
-    print(f"          {rate:8.2f} configs/s   target >= {TARGET:.0f}   {verdict}")
-    print(
-        f"          per point {statistics.median(per_point):.1f} ms median, {p95:.1f} ms p95, "
-        f"{per_point[0]:.1f} ms min, {per_point[-1]:.1f} ms max (in the worker)"
-    )
-    print(
-        f"          per point CPU {statistics.median(cpu):.1f} ms median, "
-        f"{cpu[min(len(cpu) - 1, int(0.95 * len(cpu)))]:.1f} ms p95 (what a busy machine does not"
-        f" inflate): {args.workers * 1000 / statistics.median(cpu):.1f} configs/s on "
-        f"{args.workers} idle cores"
-    )
-    print(
-        f"          {busy:.1f} s of backtests over {args.workers} workers: "
-        f"{len(results) / busy * args.workers:.2f} configs/s without start-up and hand-off"
-    )
-    ready = ", ".join(f"{s:.2f} s" for s in sorted(startup.values()))
-    print(f"start-up  per worker (spawn to data loaded, calendar built): {ready}")
-    print(f"          parent imports {imports:.2f} s (forked workers inherit them)")
-    print(f"load      {os.getloadavg()[0]:.1f} (1-min load average on {os.cpu_count()} cores)")
-    returns = [r[2] for r in results if r[2] is not None]
-    print(f"returns   total return from {min(returns):.1%} to {max(returns):.1%} across points")
-
-    single_on = single(base_json, data_dir, True, args.single_runs)
-    single_off = single(base_json, data_dir, False, args.single_runs)
+    single_on = single(data_dir, True, args.single_runs)
+    single_off = single(data_dir, False, args.single_runs)
     print()
     print("single backtest in-process (base config, fresh data each run, warm process):")
     print(f"          journal on  {statistics.median(single_on) * 1000:8.1f} ms median")
@@ -217,13 +178,14 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "points": len(results),
-                "workers": args.workers,
+                "points": points,
+                "jobs": args.jobs,
                 "configs_per_s": round(rate, 3),
-                "point_ms_median": round(statistics.median(per_point), 2),
-                "point_ms_p95": round(p95, 2),
-                "point_cpu_ms_median": round(statistics.median(cpu), 2),
-                "worker_startup_s": [round(s, 3) for s in sorted(startup.values())],
+                "wall_s": round(wall, 2),
+                "busy_s": round(busy, 1),
+                "point_ms_median": round(statistics.median(seconds) * 1000, 1),
+                "point_ms_p95": round(p95 * 1000, 1),
+                "rerun_s": round(rerun, 2),
                 "single_journal_on_ms": round(statistics.median(single_on) * 1000, 1),
                 "single_journal_off_ms": round(statistics.median(single_off) * 1000, 1),
             }

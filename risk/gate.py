@@ -257,7 +257,8 @@ def _cap_targets(
         if target > cap * (1 + _NEGLIGIBLE):
             reason = f"{asset.name} target {target:.4g} above its cap {cap:.4g}"
             clamps.append(Clamp(Rule.ASSET_CAP, asset.name, target, cap, "weight", reason))
-        capped.append(replace(asset, target=min(target, cap)))
+        target = min(target, cap)
+        capped.append(asset if target == asset.target else replace(asset, target=target))
     return capped
 
 
