@@ -221,20 +221,25 @@ def test_a_range_too_short_for_one_fold_is_an_error():
 
 def test_leave_one_out_holds_out_each_confirmed_episode_in_turn():
     breakouts = [
+        {"confirmed": "2013-01-04"},  # its window ends before trading starts
+        {"confirmed": "2013-05-01"},  # starts before, ends inside: cut to the range
         {"confirmed": "2016-11-11"},
         {"confirmed": None},
         {"confirmed": "2020-12-04"},
         {"confirmed": "2025-09-22"},
+        {"confirmed": "2025-12-10"},  # 22 days before the data ends: too short to score
     ]
-    episodes = episode_windows(breakouts, 121, pd.Timestamp("2025-12-31"))
+    trading = Window(pd.Timestamp("2013-06-18"), pd.Timestamp("2025-12-31"))
+    episodes = episode_windows(breakouts, 121, trading)
     assert [str(w) for w in episodes] == [
+        "2013-06-18..2013-08-30",
         "2016-11-11..2017-03-12",
         "2020-12-04..2021-04-04",
         "2025-09-22..2025-12-31",
     ]
     folds = leave_one_out_folds(episodes)
     assert [f.test for f in folds] == episodes
-    assert folds[1].train == (episodes[0], episodes[2])
+    assert folds[1].train == (episodes[0], episodes[2], episodes[3])
     with pytest.raises(WindowError, match="at least two"):
         leave_one_out_folds(episodes[:1])
 
@@ -519,7 +524,7 @@ def test_leave_one_out_runs_each_point_once_per_episode_and_scores_the_held_out_
     episodes = episode_windows(
         [{"confirmed": "2016-11-11"}, {"confirmed": "2020-12-04"}, {"confirmed": "2025-09-22"}],
         121,
-        pd.Timestamp("2025-12-31"),
+        Window(pd.Timestamp("2015-01-01"), pd.Timestamp("2025-12-31")),
     )
     rows, overall = run_folds(
         sweeper,

@@ -97,7 +97,7 @@ def run_sweep(base: Config, options: SweepOptions) -> None:
                 tables = [("walk-forward", rows, overall)]
             elif options.leave_one_out:
                 (base_run,) = sweeper.evaluate([{}], window, label="episodes (base config)")
-                episodes = episode_windows(base_run["breakouts"], episode_days(base), window.end)
+                episodes = episode_windows(base_run["breakouts"], episode_days(base), window)
                 loo = leave_one_out_folds(episodes)
                 rows, overall = run_folds(
                     sweeper, loo, options.search, points, name="leave_one_out", **kwargs

@@ -106,18 +106,22 @@ def walk_forward_folds(
 
 
 def episode_windows(
-    breakouts: Sequence[Mapping[str, Any]], days: int, last: pd.Timestamp
+    breakouts: Sequence[Mapping[str, Any]], days: int, trading: Window
 ) -> list[Window]:
     """Each confirmed breakout's window: its confirmation day to `days` calendar days later
-    (the lag window and the taper), cut at `last`."""
+    (the lag window and the taper), cut to the `trading` range. A window left shorter than
+    MIN_LAST_TEST_DAYS there (an episode before trading could start, or one the data's end cuts
+    short) has too few days to score and is left out."""
     out = []
+    least = pd.Timedelta(days=MIN_LAST_TEST_DAYS)
     for breakout in breakouts:
         if not breakout.get("confirmed"):
             continue
-        start = pd.Timestamp(breakout["confirmed"])
-        if start > last:
-            continue
-        out.append(Window(start, min(start + pd.Timedelta(days=days), last)))
+        confirmed = pd.Timestamp(breakout["confirmed"])
+        start = max(confirmed, trading.start)
+        end = min(confirmed + pd.Timedelta(days=days), trading.end)
+        if end - start + DAY >= least:
+            out.append(Window(start, end))
     return out
 
 
