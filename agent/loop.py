@@ -184,9 +184,24 @@ class Agent:
                 return f"{symbol} has no bar for the session of {session.date()} (last {last})"
         return SignalInputs(highs, volume, benchmark)
 
-    def crypto_closes(self, day: pd.Timestamp) -> dict[str, DailyColumn]:
+    def _crypto_closes(
+        self, day: pd.Timestamp
+    ) -> tuple[dict[str, DailyColumn], dict[str, DataError | VenueError]]:
+        """Each asset's closes up to `day`, and the assets whose bars could not be read, with
+        why. An asset that cannot be read has no price this tick, so the risk gate refuses its
+        orders while the others still trade (an exit included); when none can be read, the
+        first error is raised and the tick is held."""
         column = self._column
-        return {asset: column(symbol, "close", day) for asset, symbol in self.data_symbols.items()}
+        closes: dict[str, DailyColumn] = {}
+        unreadable: dict[str, DataError | VenueError] = {}
+        for asset, symbol in self.data_symbols.items():
+            try:
+                closes[asset] = column(symbol, "close", day)
+            except (DataError, VenueError) as exc:
+                unreadable[asset] = exc
+        if unreadable and not closes:
+            raise next(iter(unreadable.values()))
+        return closes, unreadable
 
     def _column(self, symbol: str, column: str, end: pd.Timestamp) -> DailyColumn:
         """`daily_column(symbol, column, end)` as arrays: straight from replayed data, which
@@ -204,10 +219,10 @@ class Agent:
         if reads is None:
             session = self.sessions.last_closed(now)
             crypto_day = last_crypto_day(now)
-            closes = self.crypto_closes(crypto_day)
+            closes, unreadable = self._crypto_closes(crypto_day)
             inputs = self.signal_inputs(session)
-            reads = (session, crypto_day, closes, inputs, *_quotes(closes))
-            if memo is not None:
+            reads = (session, crypto_day, closes, inputs, *_quotes(closes), unreadable)
+            if memo is not None and not unreadable:
                 memo[now] = reads
         return reads
 
@@ -266,12 +281,14 @@ class Agent:
 
     def _tick(self, now: datetime, decision_id: str, redo: Redo | None) -> TickResult:
         try:
-            session, crypto_day, closes, inputs, prices, quotes = self._read(now)
+            session, crypto_day, closes, inputs, prices, quotes, unreadable = self._read(now)
             limits = self._limits()
         except (DataError, VenueError) as exc:
             self._read_error(now, exc)
             reason = f"market data unavailable: {exc}"
             return self._hold(now, decision_id, reason, self.sessions.last_closed(now), {}, None)
+        if unreadable:
+            self._unreadable(now, unreadable)
         prices = dict(prices)
         followed = self._follow_pending(now)
         balances = self._balances(now)
@@ -288,8 +305,11 @@ class Agent:
         if verdict is None:
             reason = "balances unavailable: no orders"
             return self._hold(now, decision_id, reason, session, prices, balances)
-        action = "trade" if verdict.orders else ("refused" if verdict.clamps else "hold")
+        refused = verdict.clamps or unreadable
+        action = "trade" if verdict.orders else ("refused" if refused else "hold")
         reason = _reason(day, wanted, verdict)
+        for exc in unreadable.values():
+            reason += f"; market data unavailable: {exc}"
         if self.journal.writes_decisions:
             self.journal.write(
                 "decision",
@@ -358,10 +378,10 @@ class Agent:
         if quiet is None or self.redo is not None:
             return None
         try:
-            _, _, _, inputs, prices, quotes = self._read(now)
+            _, _, _, inputs, prices, quotes, unreadable = self._read(now)
         except (DataError, VenueError):
             return None
-        if isinstance(inputs, str):
+        if isinstance(inputs, str) or unreadable:
             return None
         day = self.signal.day(inputs)
         quiet_day, wanted, verdict = quiet.breakout, quiet.targets, quiet.verdict
@@ -657,6 +677,17 @@ class Agent:
         else:
             self.journal.error(now, exc, call="market data")
 
+    def _unreadable(self, now: datetime, errors: Mapping[str, DataError | VenueError]) -> None:
+        """Assets whose bars could not be read: each journalled; an exchange that failed counts
+        once toward the error budget, however many of its markets failed."""
+        if any(isinstance(exc, VenueError) for exc in errors.values()):
+            self.state.consecutive_errors += 1
+        for asset, exc in errors.items():
+            fields: dict[str, object] = {"call": "market data", "asset": asset}
+            if isinstance(exc, VenueError):
+                fields["consecutive_errors"] = self.state.consecutive_errors
+            self.journal.error(now, exc, **fields)
+
     def _venue_error(self, now: datetime, exc: VenueError, **fields: object) -> None:
         self.state.consecutive_errors += 1
         self.journal.error(now, exc, consecutive_errors=self.state.consecutive_errors, **fields)
@@ -669,8 +700,10 @@ _Reads = tuple[
     SignalInputs | str,
     dict[str, float],
     dict[str, Quote],
+    dict[str, DataError | VenueError],
 ]
-"""(session, crypto day, closes, signal inputs or why none, prices, quotes): `Agent._read`."""
+"""(session, crypto day, closes, signal inputs or why none, prices, quotes, the assets that
+could not be read): `Agent._read`."""
 _READS: weakref.WeakKeyDictionary[MarketData, dict[tuple[object, ...], dict[datetime, _Reads]]]
 _READS = weakref.WeakKeyDictionary()
 """Per replayed data and symbols: each tick's reads, shared by the runs on that data."""

@@ -1,6 +1,8 @@
 """Bad input at runtime: a NaN, zero, negative or stale bar, a price jump, an empty payload or one
-missing fields holds the tick with a journalled reason naming the problem, nothing reaches the
-venue, and the next tick with good data trades.
+missing fields refuses what it touches with a journalled reason naming the problem (a bad crypto
+candle: that asset's orders, the others still trade; bad equity bars, or no crypto market read at
+all: the whole tick), nothing it touches reaches the venue, and the next tick with good data
+trades.
 
 The agent reads no ticker and no order book: its prices are daily bars, equity bars from Alpaca
 and crypto candles from the exchange (`fetch_ohlcv`). So the empty payloads shown are an exchange
@@ -218,12 +220,11 @@ def _no_candles(run: Run) -> None:
     [
         (_nan_close, "BTC/USDT 2016-11-11: close is missing"),
         (_zero_close, "BTC/USDT 2016-11-11: close is 0: prices must be > 0 and finite"),
-        (_negative_close, "ETH/USDT 2016-11-11: close is -5: prices must be > 0 and finite"),
         (_high_below_low, "BTC/USDT 2016-11-11: high 600 is below low 700"),
         (_second_candle_for_a_closed_day, "BTC/USDT 2016-11-11: a second bar for this day"),
         (_no_candles, "BTC/USDT: no daily candles from 2016-11-10 to 2016-11-11"),
     ],
-    ids=["nan-close", "zero-close", "negative-close", "high-below-low", "second-candle", "empty"],
+    ids=["nan-close", "zero-close", "high-below-low", "second-candle", "empty"],
 )
 def test_a_bad_candle_holds_the_tick_and_the_next_good_fetch_trades(
     run: Run, spoil: Callable[[Run], None], problem: str
@@ -237,6 +238,22 @@ def test_a_bad_candle_holds_the_tick_and_the_next_good_fetch_trades(
     assert error["error"] == "DataError"
     assert error["message"] == problem
     trades_next(run)  # served afresh: the bad candle was not cached
+
+
+def test_a_bad_candle_of_one_asset_refuses_only_that_asset(run: Run) -> None:
+    """ETH's newest candle is bad while the schedule buys BTC: BTC is bought, ETH gets no price
+    this tick, and the decision and an error record name ETH's problem."""
+    first_tick(run)
+    run.serve(BAD)
+    _negative_close(run)
+    result = run.tick()
+    problem = "ETH/USDT 2016-11-11: close is -5: prices must be > 0 and finite"
+    assert result.action == "trade"
+    assert f"market data unavailable: {problem}" in result.reason
+    assert "ETH" not in result.prices
+    assert [o["asset"] for o in run.records("order", result.decision_id)] == ["BTC"]
+    [error] = run.records("error")
+    assert (error["error"], error["message"], error["asset"]) == ("DataError", problem, "ETH")
 
 
 def test_a_closed_day_sent_again_with_other_values_holds_once_then_the_history_is_refetched(
