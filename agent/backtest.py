@@ -186,22 +186,7 @@ def _resume(
         except ValueError as exc:
             raise RunFolderError(f"{store.path.parent}: cannot resume: {exc}") from exc
         now = ticks[0] if ticks else (last or opened.resumed.started_at)
-        agent.journal.write(
-            "start",
-            now,
-            config_hash=config.hash(),
-            mode="run",
-            version=__version__,
-            session=opened.session,
-            resumed_after=last,
-        )
-        if opened.config_change is not None:
-            agent.journal.write(
-                "config_change",
-                now,
-                old_hash=opened.config_change[0],
-                new_hash=opened.config_change[1],
-            )
+        opened.journal_start(agent.journal, now, config, "run", last)
         reconciled = resume(agent, store, now)
     if on_start is not None:
         on_start(opened, reconciled)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from agent import __version__
 from agent.clock import Clock, EquitySessions, SystemClock
 from agent.config import Config
 from agent.heartbeat import beat
@@ -152,20 +151,10 @@ def run_live(
             contain_errors=True,
         )
         now = clock.now()
-        journal.write(
-            "start",
-            now,
-            config_hash=config.hash(),
-            mode="testnet",
-            version=__version__,
-            session=opened.session,
-            resumed_after=None if opened.resumed is None else opened.resumed.last_tick_at,
-        )
         reconciled = None
         try:
-            if opened.config_change is not None:
-                old, new = opened.config_change
-                journal.write("config_change", now, old_hash=old, new_hash=new)
+            last = None if opened.resumed is None else opened.resumed.last_tick_at
+            opened.journal_start(journal, now, config, "testnet", last)
             if opened.resumed is not None:
                 reconciled = resume(agent, store, now)
             if on_start is not None:

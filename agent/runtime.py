@@ -18,6 +18,7 @@ from agent.ports import Market
 from agent.signal import BreakoutSignal, SignalInputs
 from agent.store import STATE_FILE, RunRecord, Store
 from agent.venue.paper import PaperVenue
+from risk.journal import Journal
 
 SAMPLE_MANIFEST = "sample.json"
 HEARTBEAT_FILE = "heartbeat.json"
@@ -51,6 +52,24 @@ class OpenedRun:
     """The run as the store held it before this session; None for a new run."""
     config_change: tuple[str, str] | None
     """(old hash, new hash) when the run resumes with a changed config."""
+
+    def journal_start(
+        self, journal: Journal, now: datetime, config: Config, mode: str, last: datetime | None
+    ) -> None:
+        """This session's `start` record (`last`: the tick the run had committed before it),
+        then `config_change` when it resumes with a changed config."""
+        journal.write(
+            "start",
+            now,
+            config_hash=config.hash(),
+            mode=mode,
+            version=__version__,
+            session=self.session,
+            resumed_after=last,
+        )
+        if self.config_change is not None:
+            old, new = self.config_change
+            journal.write("config_change", now, old_hash=old, new_hash=new)
 
 
 @dataclass(frozen=True)
