@@ -127,18 +127,10 @@ class OrderRecord:
 
 
 @dataclass(frozen=True)
-class FillRecord:
-    trade_id: str
-    client_order_id: str
-    symbol: str
-    side: Side
-    amount: float
-    price: float
-    fee: float
-    ts: datetime
-    """When the venue filled it."""
+class FillRecord(Trade):
+    """A fill as stored: the venue's trade and the tick that recorded it."""
+
     tick_at: datetime
-    """The tick that recorded it."""
 
 
 @dataclass(frozen=True)
