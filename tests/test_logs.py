@@ -560,3 +560,224 @@ def test_summary_read_in_parts_equals_one_pass_and_numbers_bad_lines_alike(
     )
     assert parts_bad == serial_bad == [6, 23]
     assert rounded(summarize(run_journal, pytest.fail, jobs=jobs)) == rounded(real)
+
+
+# summary, a block of lines at a time
+
+
+def summarized(path: Path, **options) -> tuple[dict, list[int]]:
+    """The summary, and the numbers of the lines it reported, in the order reported."""
+    bad: list[int] = []
+    return summarize(path, lambda n, _why: bad.append(n), **options), bad
+
+
+def ordinary(j: Journal, first: int, days: int) -> None:
+    """`days` ticks as the loop writes them: a decision, an order, its fill and a clamp each."""
+    states = ["neutral", "candidate", "candidate", "confirmed", "confirmed", "failed", "neutral"]
+    for n in range(first, first + days):
+        t = T0 + timedelta(days=n)
+        state = states[n % len(states)]
+        stage = 0 if state in ("neutral", "failed") else 1 + n % 3
+        decision_id = f"{RUN}-{n:04d}"
+        decide(j, t, decision_id, "trade" if n % 3 else "hold", state=state, stage=stage)
+        cid = order(j, t, decision_id, 0, BUY_BTC | {"side": "sell" if n % 2 else "buy"})
+        fill(j, t, decision_id, cid, f"t-{n}", BUY_BTC, 33000.0 + n / 7, 0.1 * n / 3)
+        j.write("risk", t, decision_id=decision_id, **(CLAMP_ETH if n % 2 else CLAMP_STAGE))
+
+
+T_ODD = T0 + timedelta(days=5, hours=12)
+NUMBERS = {"wanted": 1.0, "allowed": 0.0, "reason": "stale"}
+D_ODD = f"{RUN}-odd0"  # the ordinary ids' length
+
+
+def order_with(j: Journal, **fields) -> None:
+    head = {"decision_id": D_ODD, "client_order_id": f"{D_ODD}-0", "asset": "ETH", "side": "buy"}
+    j.write("order", T_ODD, **(head | fields))
+
+
+def raw(j: Journal, line: bytes) -> None:
+    """A line the journal's writer would not write, appended after its last record."""
+    with open(j.path, "ab") as out:
+        out.write(line)
+
+
+ODDITIES = {
+    "an id of another length": lambda j: decide(j, T_ODD, "x-1", "hold", state="confirmed"),
+    "an id with an escape, as long as the others": lambda j: decide(
+        j, T_ODD, f"{RUN}-od\\0", "hold", state="expired"
+    ),
+    "a null session date, a reason with quotes": lambda j: decide(
+        j, T_ODD, D_ODD, "hold", asof=None, reason='a "quoted" reason, a \\ backslash'
+    ),
+    "a long reason": lambda j: decide(j, T_ODD, D_ODD, "hold", reason="x; " * 80),
+    "no signal read": lambda j: decide(j, T_ODD, D_ODD, "refused", signal_read=False),
+    "no breakout, targets": lambda j: decide(
+        j, T_ODD, D_ODD, "refused", breakout=None, targets=targets(3, 0.1, 0.1)
+    ),
+    "a breakout, no targets": lambda j: decide(
+        j, T_ODD, D_ODD, "refused", breakout=evidence(T_ODD, "expired"), targets=None
+    ),
+    "a breakout without a date": lambda j: decide(
+        j, T_ODD, D_ODD, "hold", breakout=evidence(T_ODD, "expired") | {"date": None}
+    ),
+    "fields out of the loop's order": lambda j: j.write(
+        "decision",
+        T_ODD,
+        decision_id=D_ODD,
+        action="trade",
+        asof="2021-01-09",
+        reason="reordered",
+        breakout=evidence(T_ODD, "expired"),
+        targets=targets(0, 0.0, 0.0),
+        clamps=[],
+        orders=[],
+    ),
+    "redone, journalled twice": lambda j: decide(
+        j, T_ODD, f"{RUN}-0002", "hold", state="failed", redone=True
+    ),
+    "a nested status before the order's own": lambda j: order_with(
+        j, amount=1.0, info={"state": "x", "status": "open"}, status="closed"
+    ),
+    "an order's status far from its side": lambda j: order_with(
+        j, amount=1.0, note="x" * 300, status="closed"
+    ),
+    "an order without a decision, a quoted error": lambda j: order_with(
+        j, decision_id=None, amount=2.0, status="error", error='venue said "no"'
+    ),
+    "awkward numbers": lambda j: [
+        fill(j, T_ODD, D_ODD, "c-1", "t-x", BUY_ETH, 0.30000000000000004, 2.5e-05),
+        fill(j, T_ODD, D_ODD, "c-1", "t-y", BUY_ETH | {"amount": 1e-05}, 1e22, -0.0),
+        fill(j, T_ODD, D_ODD, "c-1", "t-z", BUY_ETH | {"side": "sell"}, 12345.678901234567, 1),
+    ],
+    "a null fee": lambda j: fill(j, T_ODD, D_ODD, "c-1", "t-n", BUY_ETH, 1234.5678, None),
+    "null and empty assets": lambda j: [
+        j.write("risk", T_ODD, decision_id=None, rule="stale", asset=None, **NUMBERS),
+        j.write("risk", T_ODD, decision_id=D_ODD, rule="stale", asset="", **NUMBERS),
+    ],
+    "a head and a body that name different events": lambda j: raw(
+        j,
+        b'{"ts": "2021-01-09T12:00:00.000000Z", "run_id": "ru-test", "event": "stop", '
+        b'"reason": "-", "event": "decision", "decision_id": "ru-test-dup", "asof": null, '
+        b'"action": "hold", "breakout": {"state": "expired"}, "targets": {"stage": 4}}\n',
+    ),
+    "errors": lambda j: [
+        j.error(T_ODD, TimeoutError("slow"), call="markets", attempt=2, retrying=True),
+        j.error(T_ODD, RuntimeError("down"), call="place_order"),
+    ],
+}
+
+
+@pytest.fixture(params=sorted(ODDITIES))
+def oddity(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Ordinary ticks with one oddity among them: records each reader must take apart, or
+    hand on to the next, exactly."""
+    path = tmp_path / "oddity.jsonl"
+    with Journal(path, RUN) as j:
+        j.write("start", T0, config_hash="b" * 64, mode="testnet", version="0.1.0")
+        ordinary(j, 0, 6)
+        ODDITIES[request.param](j)
+        ordinary(j, 6, 6)
+    return path
+
+
+@pytest.mark.parametrize("block", [700, 1 << 20])
+def test_summary_of_an_oddity_among_ordinary_records_equals_parsing_every_line(
+    oddity: Path, block: int
+):
+    assert summarized(oddity, block=block) == summarized(oddity, strict=True)
+
+
+@pytest.fixture
+def variants(tmp_path: Path) -> Path:
+    """All the oddities in one journal, and another run's records after them."""
+    path = tmp_path / "variants.jsonl"
+    with Journal(path, RUN) as j:
+        j.write("start", T0, config_hash="b" * 64, mode="testnet", version="0.1.0")
+        ordinary(j, 0, 6)
+        for write in ODDITIES.values():
+            write(j)
+        ordinary(j, 6, 30)
+    with Journal(path, "ru-other") as j:
+        decide(j, T0 + timedelta(days=41), "ru-other-1", "hold", state="candidate", stage=0)
+        j.write("stop", T0 + timedelta(days=41), reason="done")
+    return path
+
+
+BLOCKS = [64, 700, 2000, 5000, 1 << 20]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_summary_in_blocks_equals_parsing_every_line(
+    variants: Path, damaged: Path, run_journal: Path, block: int
+):
+    for path in (variants, damaged, run_journal):
+        assert summarized(path, block=block) == summarized(path, strict=True), path.name
+    s, bad = summarized(damaged, block=block)
+    assert bad == [6, 23]
+    assert s["stage_transitions"]["count"] == 4
+
+
+def test_summary_of_the_variants_counts_what_the_records_say(variants: Path):
+    records = list(read_journal(variants))
+    s, bad = summarized(variants)
+    assert bad == []
+    assert s["events"] == dict(Counter(r["event"] for r in records))
+    assert s["run_ids"] == {RUN: len(records) - 2, "ru-other": 2}
+    assert s["orders"]["by_status"] == {"closed": {"buy": 20, "sell": 18}, "error": {"buy": 1}}
+    assert s["risk_clamps"]["by_rule"]["stale"] == {"count": 2, "assets": {"-": 2}}
+    assert s["decisions"]["journalled_more_than_once"] == 2  # the oddities' id, and the redone
+    assert s["decisions"]["redone"] == 1
+    fills = [r for r in records if r["event"] == "fill"]
+    fees = [f["fee"] for f in fills if f["fee"] is not None and f["side"] == "buy"]
+    total = 0.0
+    for fee in fees:  # in file order, as the summary adds them
+        total += fee
+    assert s["fills"]["by_side"]["buy"]["fees"] == total
+    assert s["last_ts"] == "2021-02-14T00:00:00.000000Z"
+
+
+def test_a_bad_line_at_a_block_edge_is_numbered_as_in_one_pass(journal_file: Path):
+    lines = raw_lines(journal_file)
+    bad = b'{"ts": "2021-01-05T00:00:00.000000Z", "run_id": "ru-test", "event": "order"}x\n'
+    lines.insert(9, bad)
+    journal_file.write_bytes(b"".join(lines))
+    at = len(b"".join(lines[:9]))
+    expected = summarized(journal_file, strict=True)
+    assert expected[1] == [10]
+    for block in (at, at + 5, at + len(bad), at + len(bad) + 1):  # before, in, after it
+        assert summarized(journal_file, block=block) == expected, block
+
+
+def test_a_torn_last_line_without_a_newline_is_reported_at_any_block_size(journal_file: Path):
+    with open(journal_file, "ab") as out:
+        out.write(b'{"ts": "2021-01-09T00:00:00.000000Z", "run_id": "ru-test", "event": "fill"')
+    size = journal_file.stat().st_size
+    for block in (64, size - 10, size - 1, size, size + 1):
+        s, bad = summarized(journal_file, block=block)
+        assert bad == [22], block
+        assert s["fills"]["count"] == 2
+
+
+def test_an_ordinary_journal_is_read_by_the_column_readers_alone(
+    run_journal: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Neither line by line nor by regular expression: the fast path is the one taken."""
+    from agent.logs import scan
+
+    def not_here(*_args):
+        pytest.fail("a line of an ordinary journal was read one at a time")
+
+    monkeypatch.setattr(scan._Lines, "add", not_here)
+    monkeypatch.setattr(scan, "_PATTERNS", {})  # a regular expression: KeyError
+    kinds: Counter[str] = Counter()
+    for name, read in list(scan._VECTOR.items()):
+
+        def counted(cursor, read=read, name=name):
+            fields = read(cursor)
+            kinds[name.decode()] += fields is not None
+            return fields
+
+        monkeypatch.setitem(scan._VECTOR, name, counted)
+    s = summarize(run_journal, pytest.fail, block=4096)
+    assert set(kinds) == {"decision", "order", "fill", "risk"}
+    assert s["events"]["decision"] > 50

@@ -1,54 +1,28 @@
 """`logs summary`: the counts of a whole journal, in one streaming pass.
 
-A journal of a million records is most of a gigabyte; parsing every line costs seconds. On a line
-with the journal's framing (see `read`), the fields the summary needs are read straight from the
-bytes where the journal's layout puts them: a decision's id, session date, action, breakout
-state, stage and `redone`; an order's status and side; a fill's side, amount, price and fee; a
-clamp's rule and asset; an error's type and whether it was retried. A line where one of them is
-not found, a line of any other event and a line without the framing are parsed in full.
-`strict=True` parses every line: the same counts (the tests check it), slower, and it also
-reports a line that keeps the framing but is broken inside (which the journal's own writer never
-leaves: a torn last line loses its newline, and reopening the journal repairs it).
+`Summary` holds the counts and gives the JSON-ready result; `scan` reads the journal into it, a
+block of lines at a time, taking from each line of the journal's own layout only the fields the
+summary counts (a decision's id, session date, action, breakout state, stage and `redone`; an
+order's status and side; a fill's side, amount, price and fee; a clamp's rule and asset; an
+error's type and whether it was retried), and parsing any other line in full. `strict=True`
+parses every line: the same counts (the tests check it), slower, and it also reports a line that
+keeps the layout but is broken inside (which the journal's own writer never leaves: a torn last
+line loses its newline, and reopening the journal repairs it).
 """
 
 from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
-import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agent.logs.read import HEAD, STAMP_END, OnInvalid, checked, describe_invalid, lines
+from agent.logs.read import OnInvalid
+from agent.logs.scan import BLOCK, scan
 
-# Anchored at the closing quote of the event name: the fields of the loop's records, in its order
-# (`agent/loop.py`). A string is "[^"\\]*", or longer with escapes; a scalar runs to a comma.
-_STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
-_ID = rb'(?:null|"[^"\\]*")'
-_DECISION = re.compile(
-    rb'", "decision_id": "([^"\\]*)", "asof": (?:"([^"]*)"|null), '
-    rb'(?:"crypto_asof": (?:"[^"]*"|null), )?"action": "([a-z_]+)", "reason": ' + _STR + rb", "
-    rb'"breakout": (?:null|\{"date": (?:"[^"]*"|null), "state": "([a-z_]+)"[^}]*\}), '
-    rb'"targets": (?:null|\{"weights": \{[^}]*\}, "stage": ([0-9]+))'
-)
-_ORDER = re.compile(
-    rb'", "decision_id": ' + _ID + rb', "client_order_id": "[^"]*", "asset": "[^"]*", '
-    rb'"side": "([^"]*)", (?:"[a-z_]+": (?:"[^"\\]*"|[^",{}\[]*), )*?"status": "([^"]*)"'
-)
-_FILL = re.compile(
-    rb'", "decision_id": ' + _ID + rb', "client_order_id": "[^"]*", "trade_id": "[^"]*", '
-    rb'"asset": "[^"]*", "side": "([^"]*)", "amount": ([^,]*), "price": ([^,]*), '
-    rb'"fee": ([^,}]*)'
-)
-_CLAMP = re.compile(
-    rb'", "decision_id": ' + _ID + rb', "rule": "([^"]*)", "asset": (?:null|"([^"]*)")'
-)
-_ERROR = re.compile(rb'", "error": "([^"\\]*)"')
-_RUN_ID = b'", "run_id": "'
-_RUN_START = STAMP_END + len(_RUN_ID)
 _SHOWN = 50
 
 
@@ -149,16 +123,7 @@ class Summary:
         if self.last_ts is None or ts > self.last_ts:
             self.last_ts = ts
 
-    def _decision(
-        self,
-        ts: bytes,
-        decision_id: bytes,
-        asof: bytes | None,
-        action: bytes,
-        state: bytes | None,
-        stage: int | None,
-        redone: bool,
-    ) -> None:
+    def count_decision(self, action: bytes, decision_id: bytes, redone: bool) -> None:
         """Count one decision; bytes, as the fast path reads them (decoded when shown)."""
         actions = self.actions
         actions[action] = actions.get(action, 0) + 1
@@ -169,6 +134,35 @@ class Summary:
             self.repeated[decision_id] = self.repeated.get(decision_id, 0) + 1
         else:
             ids.add(decision_id)
+
+    def count_decisions(
+        self, actions: Counter[bytes], decision_ids: Iterable[bytes], redone: int
+    ) -> None:
+        """`count_decision` for many decisions at once, in file order."""
+        for action, n in actions.items():
+            self.actions[action] = self.actions.get(action, 0) + n
+        self.redone += redone
+        ids = self.decision_ids
+        listed = list(decision_ids)
+        new = set(listed)
+        if len(new) == len(listed) and ids.isdisjoint(new):
+            ids |= new
+            return
+        for decision_id in listed:
+            if decision_id in ids:
+                self.repeated[decision_id] = self.repeated.get(decision_id, 0) + 1
+            else:
+                ids.add(decision_id)
+
+    def move(
+        self,
+        ts: bytes,
+        decision_id: bytes,
+        asof: bytes | None,
+        state: bytes | None,
+        stage: int | None,
+    ) -> None:
+        """A decision's stage and breakout state, in file order: a transition if they changed."""
         if state is None and stage is None:
             return  # a refusal before the signal was read: no state to compare
         now = (stage, state)
@@ -193,15 +187,11 @@ class Summary:
         breakout, targets = record.get("breakout"), record.get("targets")
         state = breakout.get("state") if isinstance(breakout, dict) else None
         stage = targets.get("stage") if isinstance(targets, dict) else None
-        self._decision(
-            str(record.get("ts")).encode(),
-            str(record.get("decision_id")).encode(),
-            _bytes(record.get("asof")),
-            str(record.get("action")).encode(),
-            _bytes(state),
-            stage,
-            record.get("redone") is True,
-        )
+        decision_id = str(record.get("decision_id")).encode()
+        action = str(record.get("action")).encode()
+        self.count_decision(action, decision_id, record.get("redone") is True)
+        ts, asof = str(record.get("ts")).encode(), _bytes(record.get("asof"))
+        self.move(ts, decision_id, asof, _bytes(state), stage)
 
     def _on_risk(self, record: dict[str, Any]) -> None:
         rule = str(record.get("rule"))
@@ -340,9 +330,15 @@ _HANDLERS = {
 
 
 def summarize(
-    path: Path, on_invalid: OnInvalid, *, strict: bool = False, jobs: int | None = None
+    path: Path,
+    on_invalid: OnInvalid,
+    *,
+    strict: bool = False,
+    jobs: int | None = None,
+    block: int = BLOCK,
 ) -> dict[str, Any]:
-    """The summary of the journal at `path`, read once, line by line.
+    """The summary of the journal at `path`, read once, a block of lines at a time (`scan`;
+    `block`: the block size in bytes).
 
     With `jobs` > 1, a journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs`
     parts read by as many processes; their summaries are added up in file order (counts add,
@@ -353,11 +349,14 @@ def summarize(
     size = path.stat().st_size
     jobs = 1 if jobs is None else jobs
     if jobs < 2 or size < PARALLEL_BYTES or "fork" not in mp.get_all_start_methods():
-        return _scan(path, 0, size, strict, on_invalid).result(path)
+        summary = Summary()
+        scan(path, 0, size, summary, on_invalid, strict=strict, block=block)
+        return summary.result(path)
     cuts = _cuts(path, size, jobs)
     parts = list(itertools.pairwise(cuts))
     with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("fork")) as pool:
-        done = list(pool.map(_scan_part, [(path, a, b, strict) for a, b in parts]))
+        jobs_args = [(path, a, b, strict, block) for a, b in parts]
+        done = list(pool.map(_scan_part, jobs_args))
     total, offset = Summary(), 0
     for part, invalid in done:
         for number, reason in invalid:
@@ -383,176 +382,20 @@ def _cuts(path: Path, size: int, jobs: int) -> list[int]:
     return [*cuts, size] if cuts[-1] < size else cuts
 
 
-def _scan_part(job: tuple[Path, int, int, bool]) -> tuple[Summary, list[tuple[int, str]]]:
+def _scan_part(job: tuple[Path, int, int, bool, int]) -> tuple[Summary, list[tuple[int, str]]]:
     invalid: list[tuple[int, str]] = []
-    path, start, end, strict = job
-    summary = _scan(path, start, end, strict, lambda n, why: invalid.append((n, why)))
-    return summary, invalid
-
-
-def _scan(path: Path, start: int, end: int, strict: bool, on_invalid: OnInvalid) -> Summary:
-    """The summary of the lines starting in bytes [start, end) of `path`, numbered from 1."""
+    path, start, end, strict, block = job
     summary = Summary()
-    fast = _Fast(summary)
-    handlers = {} if strict else fast.handlers
-    events, runs = fast.events, fast.runs
-    first = last = b""
-    # The bytes between the stamp and the event name for the run being read: one comparison
-    # checks the layout and the run id of a line.
-    run, between, in_run = b"", b"\0", 0
-    number = 0
-    for number, line in lines(path, start, end):
-        if line.startswith(between, STAMP_END) and line[:8] == HEAD and line[-2:] == b"}\n":
-            start = STAMP_END + len(between)
-        elif line[:8] == HEAD and line[-2:] == b"}\n" and line[STAMP_END:_RUN_START] == _RUN_ID:
-            run_end = line.find(b'"', _RUN_START)
-            if line[run_end : run_end + 13] != b'", "event": "':
-                start = -1
-            else:
-                runs[run] = runs.get(run, 0) + in_run
-                run, in_run = line[_RUN_START:run_end], 0
-                between = line[STAMP_END : run_end + 13]
-                start = run_end + 13
-        else:
-            start = -1
-        if start > 0:
-            event_end = line.find(b'"', start)
-            event = line[start:event_end]
-            handler = handlers.get(event)
-            if handler is not None and handler(line, event_end):
-                events[event] = events.get(event, 0) + 1
-                in_run += 1
-                ts = line[8:STAMP_END]
-                if ts > last:
-                    last = ts
-                    if not first:
-                        first = ts
-                elif ts < first:
-                    first = ts
-                continue
-        try:
-            record = checked(line)
-        except ValueError as exc:
-            summary.invalid += 1
-            on_invalid(number, describe_invalid(line, exc))
-            continue
-        summary.add(record)
-    runs[run] = runs.get(run, 0) + in_run
-    fast.first, fast.last = first or None, last or None
-    fast.merge()
-    summary.lines = number
-    return summary
-
-
-class _Fast:
-    """The byte-level readers of framed lines: counts keyed by bytes, merged into the Summary
-    at the end. Each reader returns False, having counted nothing, when a field is missing."""
-
-    def __init__(self, summary: Summary) -> None:
-        self.summary = summary
-        self.first: bytes | None = None
-        self.last: bytes | None = None
-        self.runs: dict[bytes, int] = {}
-        self.events: dict[bytes, int] = {}
-        self.orders: dict[tuple[bytes, bytes], int] = {}
-        self.risk: dict[tuple[bytes, bytes], int] = {}
-        self.errors: dict[tuple[bytes, bool], int] = {}
-        self.fills: dict[bytes, list[float]] = {}
-        self.handlers: dict[bytes, Callable[[bytes, int], bool]] = {
-            b"decision": self.decision,
-            b"order": self.order,
-            b"fill": self.fill,
-            b"risk": self.clamp,
-            b"error": self.error,
-        }
-
-    def decision(self, line: bytes, at: int) -> bool:
-        found = _DECISION.match(line, at)
-        if found is None:
-            return False
-        decision_id, asof, action, state, stage = found.groups()
-        self.summary._decision(
-            line[8:STAMP_END],
-            decision_id,
-            asof,
-            action,
-            state,
-            None if stage is None else int(stage),
-            line.endswith(_REDONE),  # the loop writes it last
-        )
-        return True
-
-    def order(self, line: bytes, at: int) -> bool:
-        found = _ORDER.match(line, at)
-        if found is None:
-            return False
-        key = found.group(2, 1)
-        self.orders[key] = self.orders.get(key, 0) + 1
-        return True
-
-    def fill(self, line: bytes, at: int) -> bool:
-        found = _FILL.match(line, at)
-        if found is None:
-            return False
-        side, amount, price, fee = found.groups()
-        try:
-            value, paid = float(amount) * float(price), float(fee)
-        except ValueError:  # a null: parsed in full
-            return False
-        totals = self.fills.get(side)
-        if totals is None:
-            totals = self.fills[side] = [0, 0.0, 0.0]
-        totals[0] += 1
-        totals[1] += value
-        totals[2] += paid
-        return True
-
-    def clamp(self, line: bytes, at: int) -> bool:
-        found = _CLAMP.match(line, at)
-        if found is None:
-            return False
-        rule, asset = found.groups()
-        key = (rule, asset or b"-")
-        self.risk[key] = self.risk.get(key, 0) + 1
-        return True
-
-    def error(self, line: bytes, at: int) -> bool:
-        found = _ERROR.match(line, at)
-        if found is None:
-            return False
-        exception = line.find(b'"exception": ', at)
-        retry = line.find(b'"retrying": true', at, exception if exception >= 0 else len(line))
-        key = (found.group(1), retry >= 0)
-        self.errors[key] = self.errors.get(key, 0) + 1
-        return True
-
-    def merge(self) -> None:
-        s = self.summary
-        if self.first is not None:
-            s._stamp(self.first.decode())
-        if self.last is not None:
-            s._stamp(self.last.decode())
-        for run, n in self.runs.items():
-            if n:
-                s.run_ids[run.decode()] += n
-        for event, n in self.events.items():
-            s.events[event.decode()] += n
-        for (status, side), n in self.orders.items():
-            s.orders[(status.decode(), side.decode())] += n
-        for (rule, asset), n in self.risk.items():
-            s.clamps[rule.decode()] += n
-            s.clamp_assets.setdefault(rule.decode(), Counter())[asset.decode()] += n
-        for (kind, retry), n in self.errors.items():
-            (s.retries if retry else s.errors)[kind.decode()] += n
-        for side, (n, notional, fees) in self.fills.items():
-            totals = s.fills.setdefault(side.decode(), [0, 0.0, 0.0])
-            totals[0] += n
-            totals[1] += notional
-            totals[2] += fees
-
-
-_REDONE = b', "redone": true}\n'
-_ASSET = b'"asset": "'
+    scan(
+        path,
+        start,
+        end,
+        summary,
+        lambda n, why: invalid.append((n, why)),
+        strict=strict,
+        block=block,
+    )
+    return summary, invalid
 
 
 def _text(value: bytes | None) -> str | None:
