@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-SHORT = 48  # the window for a key and its value (an id, a side, a date, a number)
+SHORT = 48  # the window for a key's value (an id, a date, a number)
+WORD = 16  # the window for a short value (an action, a state, a side, an asset)
 MEDIUM = 128  # the window for a decision's reason or its target weights
 LONG = 512  # the window for a decision's breakout evidence; a longer one is sought
 SLACK = LONG
@@ -73,11 +74,12 @@ class Cursor:
         *,
         null: bool = False,
         backslash: bool = False,
+        width: int = SHORT,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`key` (the bytes before the value), then a string of fewer than SHORT bytes, without
-        a backslash unless `backslash`, or with `null`, null: (start, length, is null) of the
-        text; moves past the value."""
-        width = -(-(len(key) + SHORT) // 8) * 8
+        """`key` (the bytes before the value), then a string of fewer than `width` bytes
+        (quotes included; a narrow window is cheaper), without a backslash unless `backslash`,
+        or with `null`, null: (start, length, is null) of the text; moves past the value."""
+        width = -(-(len(key) + width) // 8) * 8
         rows = self.rows(width)
         fine = _same(rows, key)
         value = rows[:, len(key) :]
@@ -242,7 +244,7 @@ def decisions(cursor: Cursor) -> dict[str, Any] | None:
         *asofs, no_asof = c.text(b', "asof": ', null=True, backslash=True)
         crypto = _same(c.rows(24), b', "crypto_asof": ')
         c.text(b', "crypto_asof": ', crypto, null=True, backslash=True)
-    actions = c.text(b', "action": ')
+    actions = c.text(b', "action": ', width=WORD)
     c.ok &= actions[1] > 0
     c.literal(b', "reason": "')
     # The first quote closes the reason, or what follows it is not the next field.
@@ -255,7 +257,7 @@ def decisions(cursor: Cursor) -> dict[str, Any] | None:
         pass
     else:
         c.text(b'{"date": ', has, null=True, backslash=True)
-    states = c.text(b', "state": ', has)
+    states = c.text(b', "state": ', has, width=WORD)
     c.ok &= (states[1] > 0) | ~has
     c.until(b"}", has)
     c.literal(b"}", has)
@@ -300,8 +302,8 @@ def orders(cursor: Cursor) -> Counter[tuple[bytes, bytes]] | None:
     if c.texts_alike((b'", "decision_id": ', b', "client_order_id": ')) is None:
         c.text(b'", "decision_id": ', null=True)
         c.text(b', "client_order_id": ', backslash=True)
-    c.text(b', "asset": ', backslash=True)
-    sides = c.text(b', "side": ', backslash=True)
+    c.text(b', "asset": ', backslash=True, width=WORD)
+    sides = c.text(b', "side": ', backslash=True, width=WORD)
     # The record's own status: the first key "status" after the side, with no object, list
     # or escape before it (so it is not a key of a nested object).
     ends = c.ends.tolist()
@@ -314,7 +316,7 @@ def orders(cursor: Cursor) -> Counter[tuple[bytes, bytes]] | None:
     first = np.where(opened.any(axis=1), opened.argmax(axis=1), _BETWEEN)
     c.ok &= (found >= 0) & (width < _BETWEEN) & (first > width)
     c.at = np.where(found >= 0, found, c.at)
-    statuses = c.text(b', "status": ', backslash=True)
+    statuses = c.text(b', "status": ', backslash=True, width=WORD + 8)
     if not c.ok.all():
         return None
     return _pairs(c.texts(*statuses[:2]), c.texts(*sides[:2]))
@@ -328,8 +330,8 @@ def fills(cursor: Cursor) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         c.text(b'", "decision_id": ', null=True)
         c.text(b', "client_order_id": ', backslash=True)
     c.text(b', "trade_id": ', backslash=True)
-    c.text(b', "asset": ', backslash=True)
-    sides = c.text(b', "side": ', backslash=True)
+    c.text(b', "asset": ', backslash=True, width=WORD)
+    sides = c.text(b', "side": ', backslash=True, width=WORD)
     amounts = c.number(b', "amount": ', b",")
     prices = c.number(b', "price": ', b",")
     fees = c.number(b', "fee": ', b",}")

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from agent.logs import columns
 from agent.logs.read import HEAD, STAMP_END, OnInvalid, checked, describe_invalid
@@ -318,8 +317,10 @@ class _Blocks:
         width = layout.width
         windows = np.ndarray((len(a) - width + 1,), f"V{width}", data, 0, (1,))
         heads = windows[starts].view(np.uint8).reshape(len(starts), width)
-        framed = ((heads.view("<u8") & layout.mask) == layout.template).all(axis=1)
-        framed &= ends - starts >= width + 1  # the head, then at least `}` before the newline
+        words = heads.view("<u8")
+        framed = ends - starts >= width + 1  # the head, then at least `}` before the newline
+        for k in layout.words:
+            framed &= (words[:, k] & layout.mask[k]) == layout.template[k]
         framed &= a[ends - 1] == _CLOSE
         if not framed.all():
             return False
@@ -340,8 +341,7 @@ class _Blocks:
         if any(isinstance(r, dict) and r.get("event") in _KEPT_IN_ORDER for r in parsed):
             return False  # a line whose head and body name different events: read in order
         decisions = np.flatnonzero(kinds[b"decision"])
-        ends_of = ends[decisions] - (len(_REDONE) - 1)
-        read[b"decision"]["redone"] = int((_suffixes(data)[ends_of] == _REDONE_BYTES).all(1).sum())
+        read[b"decision"]["redone"] = _redone(data, ends[decisions])
         self._commit(data, read, starts, ends, heads[~other], rest, parsed, layout)
         self._decisions(data, read[b"decision"], starts[decisions])
         return True
@@ -497,9 +497,14 @@ def _parse(data: bytearray, start: int, end: int) -> Any:
         return describe_invalid(line, exc)
 
 
-def _suffixes(data: bytearray) -> np.ndarray:
-    a = np.frombuffer(data, np.uint8)
-    return as_strided(a, (len(a) - len(_REDONE) + 1, len(_REDONE)), (1, 1))
+def _redone(data: bytearray, ends: np.ndarray) -> int:
+    """How many of the lines ending at `ends` (their newline) end with `_REDONE`."""
+    windows = np.ndarray((len(data) - 23,), "V24", data, 0, (1,))
+    words = windows[ends - 23].view("<u8").reshape(len(ends), 3)
+    same = words[:, 2] == _REDONE_WORDS[2]
+    same &= words[:, 1] == _REDONE_WORDS[1]
+    same &= (words[:, 0] & _REDONE_MASK) == _REDONE_WORDS[0]
+    return int(same.sum())
 
 
 class _Layout:
@@ -518,6 +523,7 @@ class _Layout:
         mask[STAMP_END : self.event] = b"\xff" * len(between)
         self.template = np.frombuffer(bytes(template), "<u8")
         self.mask = np.frombuffer(bytes(mask), "<u8")
+        self.words = np.flatnonzero(self.mask).tolist()  # the words that hold a fixed byte
 
 
 def _stamp_range(heads: np.ndarray) -> tuple[bytes, bytes]:
@@ -553,5 +559,6 @@ _SHORT = {
     name: (_word(name + b'"'), _word(b"\xff" * (len(name) + 1)))
     for name in (b"order", b"fill", b"risk", b"error")
 }
-_REDONE_BYTES = np.frombuffer(_REDONE, np.uint8)
+_REDONE_WORDS = np.frombuffer(_REDONE.rjust(24, b"\0"), "<u8")  # the last 24 bytes of a line
+_REDONE_MASK = np.frombuffer(bytes(24 - len(_REDONE)) + b"\xff" * (len(_REDONE) - 16), "<u8")[0]
 _KEPT_IN_ORDER = {"decision", "fill"}
