@@ -95,6 +95,26 @@ def test_report_of_a_backtest_has_every_section_and_no_external_link(report_file
     assert clamped["clamps"][0]["rule"] in table
 
 
+def test_each_decision_row_shows_the_orders_and_fills_that_followed(backtest_dir, report_file):
+    records = [json.loads(line) for line in (backtest_dir / "decisions.jsonl").open()]
+    rows = report_file.read_text().split('id="decisions"')[1].split("<tr class=")[1:]
+    by_id = {row.split("<td>")[-1].split("</td>")[0]: row for row in rows}
+    orders = [r for r in records if r["event"] == "order"]
+    fills = [r for r in records if r["event"] == "fill"]
+    assert orders
+    assert fills
+    for order in orders:
+        row = by_id[order["decision_id"]]
+        assert order["client_order_id"] in row
+        assert f"{order['side']} {order['amount']:.6g} {order['asset']}: {order['status']}" in row
+    for fill in fills:
+        row = by_id[fill["decision_id"]]
+        assert f"fill {fill['trade_id']}: {fill['amount']:.6g} @ {fill['price']:.6g}" in row
+        assert f"fee {fill['fee']:.6g}" in row
+    quiet = next(r for r in records if r["event"] == "decision" and not r["orders"])
+    assert '<div class="order">' not in by_id[quiet["decision_id"]]
+
+
 def test_report_reads_the_index_closes_and_states_from_the_decisions(backtest_dir):
     run = load_run(backtest_dir)
     equity = pd.read_csv(backtest_dir / "equity.csv", parse_dates=["date"]).set_index("date")
@@ -157,11 +177,19 @@ _CHECK = """(() => {
   const box = document.getElementById('decision-search');
   const count = document.getElementById('decision-count');
   const before = count.textContent;
-  box.value = 'confirmed stage 1';
-  box.dispatchEvent(new Event('input'));
-  const after = count.textContent;
-  box.value = '';
-  box.dispatchEvent(new Event('input'));
+  function search(words) {
+    box.value = words;
+    box.dispatchEvent(new Event('input'));
+    const shown = Array.from(document.querySelectorAll('#decisions tbody tr'))
+      .filter(r => !r.hidden);
+    return {count: count.textContent, text: shown.map(r => r.textContent)};
+  }
+  const after = search('confirmed stage 1').count;
+  const order = search(SEARCH);
+  search('');
+  const drawdown = document.getElementById('chart-drawdown');
+  const layout = drawdown._fullLayout || {};
+  const lowest = t => Math.min.apply(null, Array.from(t.y || []).filter(v => v !== null));
   return {
     plots: plots.map(p => ({
       id: p.id,
@@ -173,8 +201,14 @@ _CHECK = """(() => {
       width: p.getBoundingClientRect().width,
     })),
     rows: document.querySelectorAll('#decisions tbody tr').length,
+    fills: document.querySelectorAll('#decisions .fill').length,
     before: before,
     after: after,
+    order: order,
+    drawdown: (drawdown._fullData || []).map(t => ({
+      axis: t.yaxis, lowest: lowest(t),
+      range: (layout[(t.yaxis || 'y').replace('y', 'yaxis')] || {}).range,
+    })),
     height: document.documentElement.scrollHeight,
   };
 })()"""
@@ -286,7 +320,7 @@ def _artifacts() -> Path:
     return folder
 
 
-def check_in_chromium(report: Path, screenshot: Path) -> dict[str, Any]:
+def check_in_chromium(report: Path, screenshot: Path, search: str = "") -> dict[str, Any]:
     """Open `report` in headless Chromium and return what the page drew; save a full-page PNG.
 
     How: Chromium is started with `--remote-debugging-port=0` and driven over the DevTools
@@ -294,7 +328,8 @@ def check_in_chromium(report: Path, screenshot: Path) -> dict[str, Any]:
     too), no browser-automation framework. Runtime, Log and Network events are recorded from
     before the navigation, so console errors, uncaught exceptions and any non-file request are
     seen; after the load event the check polls a script that reads each `.js-plotly-plot` div's
-    `data` (the traces plotly.js was given) and the SVG it drew, and exercises the search box.
+    `data` (the traces plotly.js was given) and the SVG it drew, the drawdown chart's axes, and
+    exercises the search box (with `search`, and with other words).
     """
     from websockets.sync.client import connect
 
@@ -303,23 +338,29 @@ def check_in_chromium(report: Path, screenshot: Path) -> dict[str, Any]:
     process, url = _start_chromium(binary, profile)
     try:
         with connect(url, max_size=None, open_timeout=10) as socket:
-            return _check(_DevTools(socket), report, screenshot)
+            return _check(_DevTools(socket), report, screenshot, search)
     finally:
         process.kill()
         process.wait(timeout=10)
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _check(tools: _DevTools, report: Path, screenshot: Path) -> dict[str, Any]:
+def _check(tools: _DevTools, report: Path, screenshot: Path, search: str) -> dict[str, Any]:
+    check = _CHECK.replace("SEARCH", json.dumps(search))
     for domain in ("Runtime", "Log", "Network", "Page"):
         tools.call(f"{domain}.enable")
     tools.call("Page.navigate", url=report.resolve().as_uri())
     tools.wait_for("Page.loadEventFired", timeout=60)
     deadline = time.monotonic() + 30
-    state = tools.evaluate(_CHECK)
+    state = tools.evaluate(check)
     while time.monotonic() < deadline and not all(p["lines"] for p in state["plots"]):
         time.sleep(0.25)
-        state = tools.evaluate(_CHECK)
+        state = tools.evaluate(check)
+    # The screenshot shows trades in the table: their orders and fills.
+    tools.evaluate(
+        "const box = document.getElementById('decision-search');"
+        "box.value = 'trade'; box.dispatchEvent(new Event('input'));"
+    )
     height = min(int(state["height"]), 6000)
     tools.call(
         "Emulation.setDeviceMetricsOverride",
@@ -335,9 +376,13 @@ def _check(tools: _DevTools, report: Path, screenshot: Path) -> dict[str, Any]:
     return state
 
 
-def test_report_renders_every_chart_in_headless_chromium_without_console_errors(report_file):
+def test_report_renders_every_chart_in_headless_chromium_without_console_errors(
+    report_file, backtest_dir
+):
+    records = [json.loads(line) for line in (backtest_dir / "decisions.jsonl").open()]
+    fill = next(r for r in records if r["event"] == "fill")
     screenshot = _artifacts() / "report-backtest.png"
-    state = check_in_chromium(report_file, screenshot)
+    state = check_in_chromium(report_file, screenshot, search=fill["client_order_id"])
     print(f"screenshot: {screenshot}")
     assert state["problems"] == []
     assert [p["id"] for p in state["plots"]] == list(CHARTS)
@@ -352,5 +397,17 @@ def test_report_renders_every_chart_in_headless_chromium_without_console_errors(
     assert total == state["rows"]
     assert 0 < shown < total
     assert state["before"] == f"{total} of {total} decisions"
+    # a client id finds the one decision that placed the order, its fill beside it
+    assert state["order"]["count"] == f"1 of {total} decisions"
+    (row,) = state["order"]["text"]
+    assert fill["decision_id"] in row
+    assert f"fill {fill['trade_id']}:" in row
+    assert state["fills"] == sum(r["event"] == "fill" for r in records)
+    # drawdown: the strategy on its own axis, scaled to its own fall; buy-and-hold on another
+    strategy, held = state["drawdown"]
+    assert strategy["axis"] != held["axis"]
+    assert strategy["range"][0] <= strategy["lowest"] < 0
+    assert strategy["range"][0] > held["lowest"]  # not stretched down to buy-and-hold's fall
+    assert held["range"][0] <= held["lowest"]
     assert screenshot.stat().st_size > 50_000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

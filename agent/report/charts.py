@@ -31,7 +31,7 @@ def figures(run: RunData) -> dict[str, tuple[str, go.Figure]]:
         "equity": ("Equity against buy-and-hold " + run.lead, _equity(run)),
         "index": ("Small-cap proxy, breakout level and states", _index(run)),
         "exposure": ("Crypto exposure by asset, and the stage", _exposure(run)),
-        "drawdown": ("Drawdown", _drawdown(run)),
+        "drawdown": ("Drawdown; buy-and-hold below it, on its own scale", _drawdown(run)),
     }
 
 
@@ -112,20 +112,37 @@ def _exposure(run: RunData) -> go.Figure:
 
 
 def _drawdown(run: RunData) -> go.Figure:
+    """The strategy's drawdown above, buy-and-hold's below, each on its own scale: on one scale
+    a buy-and-hold fall of 80% flattens a strategy's 10% into a line along zero."""
     curve = run.equity["equity"]
     held = buy_and_hold(run.ticks, curve)
-    fig = go.Figure()
+    rows = 1 if held.empty else 2
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4][:rows]
+    )
     fig.add_scatter(
-        x=curve.index, y=_underwater(curve), name="strategy", fill="tozeroy", line={"width": 1}
+        x=curve.index,
+        y=_underwater(curve),
+        name="strategy",
+        fill="tozeroy",
+        line={"width": 1, "color": "#1f77b4"},
+        row=1,
+        col=1,
     )
     if not held.empty:
         fig.add_scatter(
             x=held.index,
             y=_underwater(held),
-            name=f"buy-and-hold {run.lead}",
-            line={"color": "#f7931a", "width": 1},
+            name=f"buy-and-hold {run.lead} (own scale, below)",
+            fill="tozeroy",
+            fillcolor="rgba(247, 147, 26, 0.12)",
+            line={"color": "rgba(247, 147, 26, 0.7)", "width": 1},
+            row=2,
+            col=1,
         )
-    fig.update_layout(_LAYOUT, yaxis={"title": "below peak", "tickformat": ".0%"})
+        fig.update_yaxes(title_text=run.lead, tickformat=".0%", row=2, col=1)
+    fig.update_layout(_LAYOUT, height=460)
+    fig.update_yaxes(title_text="strategy below peak", tickformat=".0%", row=1, col=1)
     return fig
 
 

@@ -40,6 +40,9 @@ class RunData:
     index: pd.DataFrame
     """By equity session, from the breakout evidence: `close`, `level`."""
     decisions: list[dict[str, Any]]
+    followed: dict[str, list[dict[str, Any]]]
+    """By decision id: the order and fill records journalled under it, in journal order (a fill
+    may come ticks later)."""
     metrics: dict[str, Any]
     benchmark: dict[str, Any]
     lead: str
@@ -80,6 +83,7 @@ def load_run(folder: Path) -> RunData:
         ticks=ticks,
         index=_index(decisions),
         decisions=decisions,
+        followed=_followed(records),
         metrics=metrics,
         benchmark=benchmark | {"asset": benchmark.get("asset", lead)},
         lead=lead,
@@ -103,6 +107,14 @@ def _records(journal: Path, skipped: list[str]) -> list[dict[str, Any]]:
         return list(read_journal(journal, on_invalid=note))
     except OSError as exc:
         raise ReportError(f"{journal}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _followed(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    followed: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("event") in ("order", "fill") and record.get("decision_id"):
+            followed.setdefault(str(record["decision_id"]), []).append(record)
+    return followed
 
 
 def _day(ts: Any) -> pd.Timestamp:

@@ -30,6 +30,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
   color: #666; }
 #decision-search { width: 420px; padding: 4px; margin: 6px 0; }
 tr.trade td { background: #f2f8ff; } tr.refused td { background: #fff6f0; }
+#decisions td:nth-child(6) { font-size: 0.85em; min-width: 16em; }
+#decisions .fill { color: #2a6f2a; padding-left: 1em; } #decisions .cid { color: #777; }
 """
 _SEARCH_JS = """
 (function () {
@@ -122,21 +124,33 @@ def _decisions(run: RunData) -> str:
         breakout = d.get("breakout") or {}
         targets = d.get("targets") or {}
         action = str(d.get("action", ""))
+        decision_id = str(d.get("decision_id") or "")
         cells = [
-            str(d.get("asof") or ""),
-            action,
-            str(breakout.get("state") or ""),
-            str(targets.get("stage", "")),
-            "; ".join(_clamp(c) for c in d.get("clamps") or []),
-            "; ".join(_order(o) for o in d.get("orders") or []),
-            str(d.get("reason") or ""),
-            str(d.get("decision_id") or ""),
+            html.escape(c)
+            for c in (
+                str(d.get("asof") or ""),
+                action,
+                str(breakout.get("state") or ""),
+                str(targets.get("stage", "")),
+                "; ".join(_clamp(c) for c in d.get("clamps") or []),
+            )
         ]
-        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        cells.append(_followed(d, run.followed.get(decision_id, [])))
+        cells += [html.escape(str(d.get("reason") or "")), html.escape(decision_id)]
+        tds = "".join(f"<td>{c}</td>" for c in cells)
         rows.append(f'<tr class="{html.escape(action)}">{tds}</tr>')
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("session", "action", "state", "stage", "clamps", "orders", "reason", "id")
+        for h in (
+            "session",
+            "action",
+            "state",
+            "stage",
+            "clamps",
+            "orders and fills",
+            "reason",
+            "id",
+        )
     )
     return (
         '<section id="decisions-section"><h2>Decisions</h2>'
@@ -156,8 +170,48 @@ def _clamp(clamp: dict[str, Any]) -> str:
 
 
 def _order(order: dict[str, Any]) -> str:
-    return f"{order.get('side', '?')} {_short(order.get('amount'))} {order.get('asset', '?')}"
+    return f"{order.get('side', '?')} {_figure(order.get('amount'))} {order.get('asset', '?')}"
+
+
+def _followed(decision: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """What a decision led to, as HTML: each order the venue was sent (side, amount, asset,
+    what the venue said, its client id) with the fills journalled under it (trade id, amount,
+    price, fee), later ticks included; the decision's intents alone when no order record
+    names it."""
+    orders = [r for r in records if r.get("event") == "order"]
+    fills = [r for r in records if r.get("event") == "fill"]
+    if not orders and not fills:
+        return html.escape("; ".join(_order(o) for o in decision.get("orders") or []))
+    parts = []
+    for order in orders:
+        status = str(order.get("status", "?"))
+        if order.get("error"):
+            status += f": {order['error']}"
+        cid = order.get("client_order_id")
+        parts.append(
+            f'<div class="order">{html.escape(_order(order))}: {html.escape(status)}'
+            f'<br><span class="cid">{html.escape(str(cid))}</span></div>'
+        )
+        parts += [_fill(f) for f in fills if f.get("client_order_id") == cid]
+    placed = {o.get("client_order_id") for o in orders}
+    parts += [_fill(f, named=True) for f in fills if f.get("client_order_id") not in placed]
+    return "".join(parts)
+
+
+def _fill(fill: dict[str, Any], named: bool = False) -> str:
+    """One fill: trade id, amount at price, fee (and its order's client id if not shown)."""
+    text = (
+        f"fill {fill.get('trade_id', '?')}: {_figure(fill.get('amount'))} @ "
+        f"{_figure(fill.get('price'))}, fee {_figure(fill.get('fee'))}"
+    )
+    cid = f' <span class="cid">{html.escape(str(fill.get("client_order_id")))}</span>'
+    return f'<div class="fill">{html.escape(text)}{cid if named else ""}</div>'
 
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
+
+def _figure(value: Any) -> str:
+    """An amount, a price or a fee: six significant digits (33010, 745.054, 0.0050339)."""
+    return f"{value:.6g}" if isinstance(value, int | float) else str(value)
