@@ -3,6 +3,8 @@
 import json
 import os
 import queue
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -781,3 +783,51 @@ def test_an_ordinary_journal_is_read_by_the_column_readers_alone(
     s = summarize(run_journal, pytest.fail, block=4096)
     assert set(kinds) == {"decision", "order", "fill", "risk"}
     assert s["events"]["decision"] > 50
+
+
+# the README's examples
+
+
+def readme_examples(heading: str) -> list[str]:
+    """The commands of the first code block under `heading` in the README, comments cut."""
+    text = (ROOT / "README.md").read_text().split(f"\n{heading}\n", 1)[1]
+    block = text.split("```", 2)[1].split("\n", 1)[1]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_examples_of_reviewing_decisions_work_as_written(run_journal: Path):
+    """Run on a run folder of the sample data in place of runs/sim and runs/testnet-binance
+    (tests/test_readme.py runs each README command alone in an empty folder: no run to read)."""
+    examples = readme_examples("## Reviewing decisions")
+    assert len(examples) == 5
+    folder = str(run_journal.parent)
+    records = list(read_journal(run_journal))
+    trade = next(r for r in records if r["event"] == "decision" and r["action"] == "trade")
+    for example in examples:
+        command, _, pipe = example.partition(" | ")
+        command = command.replace("runs/sim", folder).replace("runs/testnet-binance", folder)
+        argv = shlex.split(command.replace("DECISION_ID", trade["decision_id"]))
+        assert argv[:2] == ["spillover", "logs"], example
+        if "-f" in argv:  # follows until Ctrl-C: started, read, interrupted
+            process = subprocess.Popen(
+                [sys.executable, "-m", "agent", *argv[1:]],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            first = process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            _, errors = process.communicate(timeout=20)
+            assert process.returncode == 0, errors
+            assert first.startswith(records[-10]["ts"]), first
+            continue
+        result = runner.invoke(app, argv[1:])
+        assert result.exit_code == 0, (example, result.output)
+        assert result.stdout.strip(), example  # something to show in the sample's run
+        assert result.stderr == "", example
+        if pipe and shutil.which("jq"):
+            jq = subprocess.run(
+                shlex.split(pipe), input=result.stdout, capture_output=True, text=True, check=True
+            )
+            assert len(jq.stdout.splitlines()) == len(result.stdout.splitlines())

@@ -411,3 +411,32 @@ def test_report_renders_every_chart_in_headless_chromium_without_console_errors(
     assert held["range"][0] <= held["lowest"]
     assert screenshot.stat().st_size > 50_000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_readme_examples_of_the_report_work_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """In a project folder beside ../shared/data, as tests/test_readme.py sets one up (which
+    runs each README command alone: no run folder to report on); a testnet run's folder is
+    stood in for by the history backtest's, the /tmp output by one in the test's folder."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("\n## Reviewing a run: the report\n", 1)[1].split("```", 2)[1]
+    examples = [line.split("  #")[0].strip() for line in block.splitlines()[1:] if line.strip()]
+    assert [e.split()[1] for e in examples] == ["backtest", "report", "report"]
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    if not (shared / "data").exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config", project / "config")
+    (tmp_path / "shared").symlink_to(shared)
+    out = tmp_path / "testnet.html"
+    for example in examples:
+        argv = example.replace("runs/testnet-binance", "runs/history")
+        argv = argv.replace("/tmp/testnet.html", str(out)).split()
+        monkeypatch.chdir(project)
+        result = runner.invoke(app, argv[1:])
+        assert result.exit_code == 0, (example, result.output)
+    for page in (project / "runs" / "history" / "report.html", out):
+        text = page.read_text()
+        assert 'id="chart-drawdown"' in text
+        assert '<div class="fill">' in text
