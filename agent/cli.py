@@ -452,7 +452,11 @@ def logs_summary(
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option(help="Read a journal over 64 MB in N parts, by N processes.", min=1),
+        typer.Option(
+            help="Read a journal over 64 MB in N parts, by N processes (default: the CPU count,"
+            " at most 4; 1: one pass). The result is the same.",
+            min=1,
+        ),
     ] = None,
 ) -> None:
     """Counts by event and action, stage transitions, halts, clamps by rule, orders, fills,

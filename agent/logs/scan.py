@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,23 @@ if TYPE_CHECKING:
     from agent.logs.summary import Summary
 
 BLOCK = 4 << 20  # measured on the bench journal: 1-8 MB blocks are within 5%; 64 MB is slower
+
+
+@dataclass
+class Fills:
+    """One side's fills: their number, and each one's notional and fee, summed once at the end
+    with `math.fsum` (correctly rounded), so the totals do not depend on how the journal was
+    split between processes or in what order the parts were added."""
+
+    count: int = 0
+    notional: list[float] = field(default_factory=list)
+    fees: list[float] = field(default_factory=list)
+
+    def absorb(self, other: Fills) -> None:
+        self.count += other.count
+        self.notional += other.notional
+        self.fees += other.fees
+
 
 # Anchored at the closing quote of the event name: the fields of the loop's records, in its order
 # (`agent/loop.py`). A string is "[^"\\]*", or longer with escapes; a scalar runs to a comma.
@@ -138,8 +156,6 @@ class _Lines:
         self.orders: Counter[tuple[bytes, bytes]] = Counter()
         self.risk: Counter[tuple[bytes, bytes | None]] = Counter()
         self.errors: Counter[tuple[bytes, bool]] = Counter()
-        # Fill values are added straight to the Summary's sums, in file order whichever way a
-        # line is read: floats added in another order round differently.
         self.fills = summary.fills
         # The bytes between the stamp and the event name for the run being read: one comparison
         # checks the layout and the run id of a line.
@@ -231,12 +247,12 @@ class _Lines:
             value, paid = float(amount) * float(price), float(fee)
         except ValueError:  # a null: parsed in full
             return False
-        totals = self.fills.get(side.decode())
-        if totals is None:
-            totals = self.fills[side.decode()] = [0, 0.0, 0.0]
-        totals[0] += 1
-        totals[1] += value
-        totals[2] += paid
+        fills = self.fills.get(side.decode())
+        if fills is None:
+            fills = self.fills[side.decode()] = Fills()
+        fills.count += 1
+        fills.notional.append(value)
+        fills.fees.append(paid)
         return True
 
     def clamp(self, line: bytes, at: int) -> bool:
@@ -392,10 +408,10 @@ class _Blocks:
         sides, values, fees = read[b"fill"]
         for side in np.unique(sides).tolist():
             mine = sides == side
-            totals = lines.fills.setdefault(side.decode(), [0, 0.0, 0.0])
-            totals[0] += int(mine.sum())
-            totals[1] = _in_order(totals[1], values[mine])
-            totals[2] = _in_order(totals[2], fees[mine])
+            fills = lines.fills.setdefault(side.decode(), Fills())
+            fills.count += int(mine.sum())
+            fills.notional += values[mine].tolist()
+            fills.fees += fees[mine].tolist()
 
     def _decisions(self, data: bytearray, read: dict[str, Any], starts: np.ndarray) -> None:
         """Count the block's decisions; move the stage where it changed (`columns.decisions`:
@@ -478,14 +494,6 @@ def _count(fields: Any) -> int:
     if isinstance(fields, dict):
         return len(fields["ids"])
     return len(fields[0])
-
-
-def _in_order(total: float, values: np.ndarray) -> float:
-    """`total` plus each of `values` in turn, as a loop over the records adds them (a running
-    sum: the same rounding, unlike a pairwise one)."""
-    if not len(values):
-        return total
-    return float(np.add.accumulate(np.concatenate(([total], values)))[-1])
 
 
 def _parse(data: bytearray, start: int, end: int) -> Any:

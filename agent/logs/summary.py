@@ -13,7 +13,9 @@ line loses its newline, and reopening the journal repairs it).
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing as mp
+import os
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.logs.read import OnInvalid
-from agent.logs.scan import BLOCK, scan
+from agent.logs.scan import BLOCK, Fills, scan
 
 _SHOWN = 50
 
@@ -48,7 +50,7 @@ class Summary:
         self.clamps: Counter[str] = Counter()
         self.clamp_assets: dict[str, Counter[str]] = {}
         self.orders: Counter[tuple[str, str]] = Counter()
-        self.fills: dict[str, list[float]] = {}
+        self.fills: dict[str, Fills] = {}
         self.errors: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self.reconciles: Counter[str] = Counter()
@@ -91,11 +93,8 @@ class Summary:
             self.clamp_assets.setdefault(rule, Counter()).update(assets)
         for action, n in other.actions.items():
             self.actions[action] = self.actions.get(action, 0) + n
-        for side, (n, notional, fees) in other.fills.items():
-            totals = self.fills.setdefault(side, [0, 0.0, 0.0])
-            totals[0] += n
-            totals[1] += notional
-            totals[2] += fees
+        for side, fills in other.fills.items():
+            self.fills.setdefault(side, Fills()).absorb(fills)
         self.redone += other.redone
         for decision_id in self.decision_ids & other.decision_ids:
             self.repeated[decision_id] = self.repeated.get(decision_id, 0) + 1
@@ -210,13 +209,13 @@ class Summary:
         self.orders[(str(record.get("status")), str(record.get("side")))] += 1
 
     def _on_fill(self, record: dict[str, Any]) -> None:
-        totals = self.fills.setdefault(str(record.get("side")), [0, 0.0, 0.0])
-        totals[0] += 1
+        fills = self.fills.setdefault(str(record.get("side")), Fills())
+        fills.count += 1
         amount, price, fee = record.get("amount"), record.get("price"), record.get("fee")
         if isinstance(amount, int | float) and isinstance(price, int | float):
-            totals[1] += amount * price
+            fills.notional.append(amount * price)
         if isinstance(fee, int | float):
-            totals[2] += fee
+            fills.fees.append(fee)
 
     def _on_error(self, record: dict[str, Any]) -> None:
         kind = str(record.get("error"))
@@ -242,7 +241,8 @@ class Summary:
     def result(self, path: Path) -> dict[str, Any]:
         """The summary as plain JSON types."""
         fills = {
-            side: {"count": n, "notional": v, "fees": f} for side, (n, v, f) in self.fills.items()
+            side: {"count": f.count, "notional": math.fsum(f.notional), "fees": math.fsum(f.fees)}
+            for side, f in self.fills.items()
         }
         by_status: dict[str, dict[str, int]] = {}
         for (status, side), count in sorted(self.orders.items()):
@@ -285,8 +285,8 @@ class Summary:
             },
             "fills": {
                 "count": sum(v["count"] for v in fills.values()),
-                "notional": sum(v["notional"] for v in fills.values()),
-                "fees": sum(v["fees"] for v in fills.values()),
+                "notional": math.fsum(v for f in self.fills.values() for v in f.notional),
+                "fees": math.fsum(v for f in self.fills.values() for v in f.fees),
                 "by_side": fills,
             },
             "errors": {
@@ -340,14 +340,14 @@ def summarize(
     """The summary of the journal at `path`, read once, a block of lines at a time (`scan`;
     `block`: the block size in bytes).
 
-    With `jobs` > 1, a journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs`
-    parts read by as many processes; their summaries are added up in file order (counts add,
-    stage transitions join across the cuts, line numbers are renumbered), so the result is that
-    of one pass. Bad lines are then reported once all parts are read. It pays on an idle
-    multi-core machine; on a busy one the parts only compete for the same cores.
+    A journal of more than PARALLEL_BYTES is cut at line boundaries into `jobs` parts (default:
+    the CPU count, at most MAX_JOBS) read by as many processes; their summaries are added up in
+    file order (counts add, stage transitions join across the cuts, line numbers are renumbered,
+    fill sums are rounded once at the end), so the result is that of one pass to the last bit.
+    Bad lines are then reported once all parts are read. `jobs=1` reads in one pass.
     """
     size = path.stat().st_size
-    jobs = 1 if jobs is None else jobs
+    jobs = min(os.cpu_count() or 1, MAX_JOBS) if jobs is None else jobs
     if jobs < 2 or size < PARALLEL_BYTES or "fork" not in mp.get_all_start_methods():
         summary = Summary()
         scan(path, 0, size, summary, on_invalid, strict=strict, block=block)
@@ -367,6 +367,7 @@ def summarize(
 
 
 PARALLEL_BYTES = 64 << 20
+MAX_JOBS = 4
 
 
 def _cuts(path: Path, size: int, jobs: int) -> list[int]:
