@@ -285,8 +285,12 @@ class Summary:
             },
             "fills": {
                 "count": sum(v["count"] for v in fills.values()),
-                "notional": math.fsum(v for f in self.fills.values() for v in f.notional),
-                "fees": math.fsum(v for f in self.fills.values() for v in f.fees),
+                "notional": math.fsum(
+                    itertools.chain.from_iterable(f.notional for f in self.fills.values())
+                ),
+                "fees": math.fsum(
+                    itertools.chain.from_iterable(f.fees for f in self.fills.values())
+                ),
                 "by_side": fills,
             },
             "errors": {
