@@ -15,8 +15,8 @@ is, a long reason, fields in another order), they are read by regular expression
 each line (`_DECISION`...: the rules `_Lines` applies to a single line). A block where even those
 do not match, or where a line is not framed, belongs to another run, or is torn, is read line by
 line (`_Lines`), so a bad line is reported by its number and skipped, and what the summary keeps
-in file order (stage transitions; sums of fill values, whose rounding depends on the order) comes
-out as in one pass over the lines. `strict=True` reads every line that way, parsing each.
+in file order (stage transitions) comes out as in one pass over the lines. `strict=True` reads
+every line that way, parsing each.
 """
 
 from __future__ import annotations
