@@ -75,6 +75,36 @@ def test_market_buy_fills_and_shows_in_balances_and_trades(exchange):
     assert trade.fee > 0
 
 
+def test_a_restarted_process_finds_the_client_id_of_a_fill_it_never_placed(exchange):
+    """After a restart the adapter has not seen the order a fill belongs to (Binance's trade list
+    carries no client id): the fill still names it, so the journal puts it under its decision."""
+    name, emulator = exchange
+    venue(exchange).place_order(buy("run1-20261124T0005-0"), NOW)
+
+    def lookups() -> int:
+        return emulator.requests.count(("GET", "/api/v3/order"))
+
+    before = lookups()
+    restarted = venue(exchange)
+    [trade] = restarted.trades(None, NOW)
+    assert trade.client_order_id == "run1-20261124T0005-0"
+    assert lookups() - before == (1 if name == "binance" else 0)  # Bybit's trades name it
+    [again] = restarted.trades(None, NOW)
+    assert again.client_order_id == "run1-20261124T0005-0"
+    assert lookups() - before == (1 if name == "binance" else 0)  # learned once
+
+
+def test_a_fill_whose_order_the_exchange_no_longer_keeps_is_untagged_not_an_error(
+    binance_emulator,
+):
+    exchange = ("binance", binance_emulator)
+    venue(exchange).place_order(buy("run1-20261124T0005-0"), NOW)
+    binance_emulator.orders.clear()  # the order aged out of the exchange's records
+    [trade] = venue(exchange).trades(None, NOW)
+    assert trade.client_order_id == ""
+    assert trade.amount == pytest.approx(0.01)
+
+
 def test_the_same_client_order_id_twice_is_one_order(exchange):
     _, emulator = exchange
     testnet = venue(exchange)

@@ -248,7 +248,7 @@ class TestnetVenue:
             raw = self._read(
                 "fetch_my_trades", _are_trades, self.client.fetch_my_trades, symbol, start
             )
-            out.extend(self._trade(item, now) for item in raw)
+            out.extend(self._trade(item, now, symbol) for item in raw)
         return sorted(out, key=lambda trade: (trade.ts, trade.trade_id))
 
     def daily_ohlcv(self, symbol: str, since: datetime) -> pd.DataFrame:
@@ -372,16 +372,15 @@ class TestnetVenue:
             ts=_utc(raw.get("timestamp"), now),
         )
 
-    def _trade(self, raw: Mapping[str, Any], now: datetime) -> Trade:
+    def _trade(self, raw: Mapping[str, Any], now: datetime, symbol: str) -> Trade:
         price, amount = float(raw["price"]), float(raw["amount"])
         fee = raw.get("fee") or {}
         cost = float(fee.get("cost") or 0.0)
         if fee.get("currency") and fee["currency"] != self.quote:
             cost *= price  # a fee taken in the base asset, valued in the quote
-        order_id = str(raw.get("order") or "")
         return Trade(
             trade_id=f"{self.exchange_id}-{raw['id']}",
-            client_order_id=self._client_ids.get(order_id, ""),
+            client_order_id=self._trade_client_id(raw, symbol),
             symbol=str(raw["symbol"]),
             side=Side(raw["side"]),
             amount=amount,
@@ -389,6 +388,30 @@ class TestnetVenue:
             fee=cost,
             ts=_utc(raw.get("timestamp"), now),
         )
+
+    def _trade_client_id(self, raw: Mapping[str, Any], symbol: str) -> str:
+        """The client id of the order a fill belongs to. Bybit's trades carry it; Binance's do
+        not, so an order this process did not place or look up (it placed it before a restart)
+        is fetched by its venue id, once."""
+        order_id = str(raw.get("order") or "")
+        cid = self._client_ids.get(order_id) or _info_client_id(raw)
+        if not cid and order_id and self.exchange_id == "binance":
+            fetch = self.client.fetch_order
+            try:
+                found = self._read("fetch_order", _is_order, fetch, order_id, symbol)
+            except InvalidOrder:  # an order the exchange no longer keeps: the fill stays untagged
+                return ""
+            cid = str(found.get("clientOrderId") or "")
+        if cid and order_id:
+            self._client_ids[order_id] = cid
+        return cid
+
+
+def _info_client_id(raw: Mapping[str, Any]) -> str:
+    info = raw.get("info")
+    if not isinstance(info, Mapping):
+        return ""
+    return str(info.get("orderLinkId") or info.get("clientOrderId") or "")
 
 
 def _refuse_truncated_json(client: Any, error: type[Exception]) -> None:
