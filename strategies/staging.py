@@ -137,7 +137,8 @@ class Targets:
     weights: dict[str, float]
     """Fraction of equity per asset; every asset of the schedule is present."""
     stage: int
-    """0 before the first stage, then 1, 2, ... for the stage in force."""
+    """1, 2, ... for the stage in force; 0 when none is: before the first stage, and once an exit
+    or the end of a lag window has brought the budget to zero."""
     budget: float
     """Fraction of equity the schedule allows in crypto today (the per-stage cap)."""
     phase: Phase
@@ -248,8 +249,8 @@ def _build(
     phase: Phase,
     reason: str,
 ) -> Targets:
-    if stage == 0 or multiplier <= 0:
-        return Targets(_zeros(params), stage, 0.0, phase, gates, reason)
+    if stage == 0 or multiplier <= 0:  # no stage in force: an exit or a window's end is done
+        return Targets(_zeros(params), 0, 0.0, phase, gates, reason)
     active = [a for s in params.stages[:stage] for a in s.add]
     stage_budget = params.stages[stage - 1].budget
     active_share = sum(params.shares[a] for a in active)

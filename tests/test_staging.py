@@ -112,7 +112,9 @@ def test_taper_after_the_window_reaches_zero_after_taper_days():
     full = targets(day(on(90)), closes(on(90)), PARAMS)
     assert mid.phase is Phase.AFTER_WINDOW
     assert 0 < sum(mid.weights.values()) < sum(full.weights.values())
+    assert mid.stage == full.stage == 4
     assert sum(end.weights.values()) == 0.0
+    assert (end.stage, end.budget) == (0, 0.0)  # the taper is done: no stage in force
 
 
 @pytest.mark.parametrize(("mode", "share"), [(AfterWindow.HOLD, 1.0), (AfterWindow.EXIT, 0.0)])
@@ -124,12 +126,14 @@ def test_hold_keeps_the_last_stage_and_exit_leaves_at_once(mode, share):
 
 def test_failure_steps_down_to_zero_in_configured_steps():
     failed = {"failed_date": on(40), "prefail_date": on(39)}
-    before = sum(targets(day(on(39)), closes(on(39)), PARAMS).weights.values())
-    step1 = sum(targets(day(on(40), **failed), closes(on(40)), PARAMS).weights.values())
-    step2 = sum(targets(day(on(43), **failed), closes(on(43)), PARAMS).weights.values())
-    assert before == pytest.approx(0.25)
-    assert step1 == pytest.approx(0.125)
-    assert step2 == 0.0
+    before = targets(day(on(39)), closes(on(39)), PARAMS)
+    step1 = targets(day(on(40), **failed), closes(on(40)), PARAMS)
+    step2 = targets(day(on(43), **failed), closes(on(43)), PARAMS)
+    assert sum(before.weights.values()) == pytest.approx(0.25)
+    assert sum(step1.weights.values()) == pytest.approx(0.125)
+    assert sum(step2.weights.values()) == 0.0
+    assert before.stage == step1.stage == 2  # the exit steps down from the stage reached
+    assert step2.stage == 0  # and once it is done, no stage is in force
 
 
 def test_failure_with_one_exit_step_exits_at_once():
