@@ -4,6 +4,7 @@ run folder's files. Shared by `backtest` and `run`."""
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,9 @@ OUTPUTS = (
 
 
 _MODE_NAMES = {"run": "replayed-data", "testnet": "testnet"}
+_FRAMES: weakref.WeakKeyDictionary[ReplayData, dict[str, pd.DataFrame]]
+_FRAMES = weakref.WeakKeyDictionary()
+"""Per replayed data: the full history of each symbol a paper venue has asked for."""
 
 
 class RunFolderError(Exception):
@@ -205,12 +209,18 @@ def venue_markets(config: Config) -> dict[str, Market]:
 
 
 def paper_venue(config: Config, data: ReplayData) -> PaperVenue:
-    """The paper venue filling at the replayed bars of each market's base asset."""
+    """The paper venue filling at the replayed bars of each market's base asset. Every venue on
+    the same data gets the same frame per symbol, which the venue converts once (a sweep builds
+    one venue per point)."""
     markets = venue_markets(config)
+    frames = _FRAMES.setdefault(data, {})
 
     def bars(symbol: str) -> pd.DataFrame:
-        base = markets[symbol].base
-        return data.full_history(config.data.crypto_symbol.format(asset=base))
+        name = config.data.crypto_symbol.format(asset=markets[symbol].base)
+        frame = frames.get(name)
+        if frame is None:
+            frame = frames[name] = data.full_history(name)
+        return frame
 
     return PaperVenue(
         markets,
