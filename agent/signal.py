@@ -39,6 +39,7 @@ class BreakoutSignal:
         self._inputs: tuple[DailyColumn, DailyColumn, DailyColumn] | None = None
         self._frame: pd.DataFrame | None = None
         self._columns: dict[str, np.ndarray] = {}
+        self._index: np.ndarray = np.array([], dtype="datetime64[ns]")
         self._days: dict[int, BreakoutDay] = {}
         self._seen: dict[int, tuple[SignalInputs, BreakoutDay]] = {}
         """Inputs already answered from the primed frame (the same objects, when a sweep's runs
@@ -54,6 +55,7 @@ class BreakoutSignal:
         self._frame = detect(close, volume, benchmark, self.params)
         self._inputs = (DailyColumn.of(close), DailyColumn.of(volume), DailyColumn.of(benchmark))
         self._columns = {name: self._frame[name].to_numpy() for name in self._frame.columns}
+        self._index = self._frame.index.to_numpy()
         self._days = {}
         self._seen = {}
         return self._frame
@@ -78,7 +80,7 @@ class BreakoutSignal:
         if day is None:
             # the frame's index is the primed closes' dates, of which `close` is a prefix
             i = len(close) - 1
-            day = self._days[key] = BreakoutDay.from_columns(self._frame.index, self._columns, i)
+            day = self._days[key] = BreakoutDay.from_columns(self._index, self._columns, i)
         if len(self._seen) < _SEEN_LIMIT:
             self._seen[id(inputs)] = (inputs, day)
         return day

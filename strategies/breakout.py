@@ -320,12 +320,12 @@ class BreakoutDay:
         """The row for `date` (default: the last row) of a `detect` frame."""
         i = len(frame) - 1 if date is None else frame.index.get_loc(date)
         columns = {name: frame[name].to_numpy() for name in COLUMNS}
-        return cls.from_columns(frame.index, columns, i)
+        return cls.from_columns(frame.index.to_numpy(), columns, i)
 
     @classmethod
-    def from_columns(cls, index: pd.DatetimeIndex, columns: dict[str, Any], i: int) -> BreakoutDay:
-        """Row `i` of a `detect` frame given as its index and `{column: numpy array}`: callers
-        reading many rows convert the columns once."""
+    def from_columns(cls, index: np.ndarray, columns: dict[str, Any], i: int) -> BreakoutDay:
+        """Row `i` of a `detect` frame given as its index and `{column: numpy array}` (numpy
+        arrays: callers reading many rows convert the index and columns once)."""
 
         def c(name: str) -> Any:
             return columns[name][i]
