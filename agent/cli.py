@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
-from agent import __version__
+import agent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ ConfigFile = Annotated[Path, typer.Argument(help="A TOML config file, e.g. confi
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"spillover {__version__}")
+        typer.echo(f"spillover {agent.__version__}")
         raise typer.Exit()
 
 
