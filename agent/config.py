@@ -303,7 +303,8 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
-def _describe(path: Path, err: Mapping[str, Any], overridden: Mapping[str, str]) -> str:
+def describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
+    """A pydantic validation error of a config as (dotted key, what is wrong), in words."""
     loc = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]]
     message = err["msg"]
     cause = (err.get("ctx") or {}).get("error")
@@ -312,13 +313,17 @@ def _describe(path: Path, err: Mapping[str, Any], overridden: Mapping[str, str])
         message = cause.message
     elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key"
-        if _SECRET_KEY.search(loc[-1]):
+        if loc and _SECRET_KEY.search(loc[-1]):
             message = "secrets are not config keys: set them in the environment or .env"
     elif err["type"] == "missing":
         message = "required"
     elif "input" in err and not isinstance(err["input"], dict | list):
         message = f"{message} (got {err['input']!r})"
-    key = _join(loc)
+    return _join(loc), message
+
+
+def _describe(path: Path, err: Mapping[str, Any], overridden: Mapping[str, str]) -> str:
+    key, message = describe_error(err)
     source = next((v for k, v in overridden.items() if key == k or key.startswith(k + ".")), None)
     suffix = f" (from {source})" if source else ""
     return f"{path}: {key}: {message}{suffix}"

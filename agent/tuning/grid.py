@@ -25,8 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.config import Config
-from strategies.params import ParamError
+from agent.config import Config, describe_error
 
 Params = dict[str, Any]
 """One point: dotted key -> value."""
@@ -138,18 +137,8 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _problem(err: Mapping[str, Any]) -> str:
-    loc = [f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]]
-    message = err["msg"]
-    cause = (err.get("ctx") or {}).get("error")
-    if isinstance(cause, ParamError):
-        loc = [*loc, *cause.key.split(".")]
-        message = cause.message
-    elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-        message = "unknown key"
-    elif "input" in err and not isinstance(err["input"], dict | list):
-        message = f"{message} (got {err['input']!r})"
-    where = "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(loc))
-    return f"{where}: {message}" if where else message
+    key, message = describe_error(err)
+    return f"{key}: {message}" if key else message
 
 
 def validate(grid: Grid, base: Config, points: list[Params]) -> list[Config]:
