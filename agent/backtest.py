@@ -447,18 +447,16 @@ def _breakouts(agent: Agent, start: pd.Timestamp, end: pd.Timestamp) -> list[dic
     frame = agent.signal.frame
     if frame is None:
         return []
-    try:
-        known = _BREAKOUTS.setdefault(agent.signal, {})
-    except TypeError:
-        known = {}
-    key = (id(frame), start, end)
-    found = known.get(key)
-    if found is None or found[0] is not frame:
-        found = known[key] = (frame, _read_breakouts(frame, start, end))
+    known = _BREAKOUTS.setdefault(agent.signal, {})
+    found = known.get((start, end))
+    if found is None or found[0] is not frame:  # read anew when the signal primed again
+        found = known[(start, end)] = (frame, _read_breakouts(frame, start, end))
     return [dict(breakout) for breakout in found[1]]
 
 
-_BREAKOUTS: weakref.WeakKeyDictionary[Any, dict[Any, tuple[pd.DataFrame, list[dict[str, Any]]]]]
+_BREAKOUTS: weakref.WeakKeyDictionary[
+    BreakoutSignal, dict[tuple[pd.Timestamp, pd.Timestamp], tuple[pd.DataFrame, list[Any]]]
+]
 _BREAKOUTS = weakref.WeakKeyDictionary()
 
 
