@@ -43,6 +43,8 @@ from risk.journal import Journal
 
 _ONE_DAY = timedelta(days=1)
 OnTick = Callable[[TickResult, int, int], None]
+Row = tuple[Any, ...]
+"""One day of the equity frame: the values of `_columns`, in order."""
 """Called after each tick with (its result, ticks done, ticks in all)."""
 
 
@@ -148,7 +150,9 @@ def run_backtest(
             )
     if not rows:  # stopped before its first tick
         return BacktestResult(pd.DataFrame(), {}, files, True)
-    equity = pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]}).set_index("date")
+    columns = _columns(config.staging.assets)
+    equity = pd.DataFrame(dict(zip(columns, zip(*rows, strict=True), strict=True)))
+    equity = equity.set_index("date")
     last_day = pd.Timestamp(equity.index[-1])
     counts = agent.journal.counts if isinstance(agent.journal, Tally) else _counts(files.journal)
     summary = _summary(config, agent, equity, counts, start, last_day)
@@ -164,7 +168,7 @@ def _resume(
     config: Config,
     ticks: list[datetime],
     on_start: Callable[[OpenedRun, Reconciliation | None], None] | None,
-) -> tuple[list[dict[str, Any]], list[datetime], datetime | None]:
+) -> tuple[list[Row], list[datetime], datetime | None]:
     """The equity rows of the ticks already run, the ticks left, and when a resumed run resumed
     (None for a new one); for a resumed run, the paper venue and the loop's state restored from
     the store and reconciled."""
@@ -197,7 +201,7 @@ def _resume(
 def _replay(
     agent: Agent,
     ticks: list[datetime],
-    rows: list[dict[str, Any]],
+    rows: list[Row],
     config: Config,
     mode: str,
     start: pd.Timestamp,
@@ -258,7 +262,7 @@ def data_range(config: Config, data: Any) -> tuple[pd.Timestamp, pd.Timestamp, p
     return earliest, earliest + warm_up, bars.index[-1]
 
 
-def _equity_row(result: TickResult, config: Config) -> dict[str, Any]:
+def _equity_row(result: TickResult, config: Config) -> Row:
     targets, breakout = result.targets, result.breakout
     return _row(
         config,
@@ -272,7 +276,7 @@ def _equity_row(result: TickResult, config: Config) -> dict[str, Any]:
     )
 
 
-def _stored_rows(store: Store, config: Config) -> list[dict[str, Any]]:
+def _stored_rows(store: Store, config: Config) -> list[Row]:
     """The equity rows of the ticks a resumed run committed before, from its store."""
     breakouts = {b.tick_at: b for b in store.breakout_history()}
     actions = {d.tick_at: d.action for d in store.decisions()}
@@ -305,22 +309,18 @@ def _row(
     target_exposure: float,
     state: str,
     action: str,
-) -> dict[str, Any]:
+) -> Row:
+    """A day's values in the order of `_columns(config.staging.assets)`."""
     cash = balances.get(config.venue.quote, 0.0)
-    assets = config.staging.assets
-    values = [balances.get(a, 0.0) * prices.get(a, 0.0) for a in assets]
+    values = [balances.get(a, 0.0) * prices.get(a, 0.0) for a in config.staging.assets]
     held = sum(values)
     equity = cash + held
-    row: dict[str, Any] = {"date": (now - _ONE_DAY).date(), "equity": equity, "cash": cash}
-    for (value_key, weight_key), value in zip(_row_keys(assets), values, strict=True):
-        row[value_key] = value
-        row[weight_key] = value / equity if equity > 0 else 0.0
-    row["exposure"] = held / equity if equity > 0 else 0.0
-    row["stage"] = stage
-    row["target_exposure"] = target_exposure
-    row["state"] = state
-    row["action"] = action
-    return row
+    per_asset: list[float] = []
+    for value in values:
+        per_asset += (value, value / equity if equity > 0 else 0.0)
+    exposure = held / equity if equity > 0 else 0.0
+    date = (now - _ONE_DAY).date()
+    return (date, equity, cash, *per_asset, exposure, stage, target_exposure, state, action)
 
 
 def _counts(journal: Path) -> dict[str, Any]:
@@ -514,8 +514,20 @@ def _stages(equity: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @functools.cache
-def _row_keys(assets: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((f"{asset}_value", f"{asset}_weight") for asset in assets)
+def _columns(assets: tuple[str, ...]) -> tuple[str, ...]:
+    """The equity frame's columns (`date` its index)."""
+    per_asset = (key for asset in assets for key in (f"{asset}_value", f"{asset}_weight"))
+    return (
+        "date",
+        "equity",
+        "cash",
+        *per_asset,
+        "exposure",
+        "stage",
+        "target_exposure",
+        "state",
+        "action",
+    )
 
 
 def _iso(value: Any) -> str | None:

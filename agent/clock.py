@@ -96,8 +96,14 @@ def day_start(day: pd.Timestamp | datetime) -> datetime:
 
 def daily_ticks(first: pd.Timestamp, last: pd.Timestamp) -> list[datetime]:
     """One tick per day from `first` to `last` (inclusive), at the midnight that closes the day."""
+    return list(_daily_ticks(first, last))
+
+
+@functools.lru_cache(maxsize=64)
+def _daily_ticks(first: pd.Timestamp, last: pd.Timestamp) -> tuple[datetime, ...]:
+    """Kept per range: a sweep's points tick over the same days."""
     days = pd.date_range(first, last, freq="D")
-    return [crypto_bar_end(day) for day in days]
+    return tuple(crypto_bar_end(day) for day in days)
 
 
 def _require_utc(now: datetime) -> datetime:
