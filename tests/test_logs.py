@@ -378,6 +378,22 @@ def test_show_filters_by_time_and_limits(journal_file: Path):
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_show_a_misspelled_event_or_rule_is_one_line_and_exit_2(journal_file: Path):
+    events = "start, stop, decision, order, fill, risk, halt, error, reconcile, discrepancy"
+    result = invoke("show", str(journal_file), "--event", "fill", "--event", "flil")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: --event flil: not a journal event; known: {events}, config_change, journal_repair"
+    ]
+    rule = invoke("show", str(journal_file), "--rule", "stagecap")
+    assert rule.exit_code == 2
+    assert rule.stderr.startswith("error: --rule stagecap: not a risk rule; known: asset_cap, ")
+    assert len(rule.stderr.strip().splitlines()) == 1
+    unread = invoke("show", str(journal_file.parent / "nope"), "--event", "flil")
+    assert unread.stderr.startswith("error: --event flil: ")  # checked before the journal
+
+
 def test_show_table_names_what_happened(journal_file: Path):
     result = invoke("show", str(journal_file), "--event", "fill")
     assert result.exit_code == 0, result.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,14 @@ def make_filter(
         high = None if until is None else bound(until, upper=True)
     except ValueError as exc:
         raise LogsError(f"--since/--until: {exc}") from None
+    if events:
+        from risk.journal import EVENTS
+
+        _check_known("--event", events, EVENTS, "a journal event")
+    if rule is not None:
+        from risk.verdict import Rule
+
+        _check_known("--rule", [rule], [r.value for r in Rule], "a risk rule")
     return Filter(
         since=low,
         until=high,
@@ -60,6 +68,14 @@ def make_filter(
         rule=rule,
         decision=decision,
     )
+
+
+def _check_known(option: str, given: list[str], known: Collection[str], what: str) -> None:
+    """LogsError naming the values of `option` that no record can carry: a typo would match
+    nothing and look like an empty journal."""
+    unknown = list(dict.fromkeys(value for value in given if value not in known))
+    if unknown:
+        raise LogsError(f"{option} {', '.join(unknown)}: not {what}; known: {', '.join(known)}")
 
 
 def show(journal: Path, wanted: Filter, *, limit: int | None, as_json: bool) -> None:
