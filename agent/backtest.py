@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -21,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from agent import __version__
-from agent.clock import EquitySessions, SimClock, daily_ticks
+from agent.clock import EquitySessions, Pacer, SimClock, daily_ticks
 from agent.config import Config
 from agent.heartbeat import beat
 from agent.loop import Agent, TickResult
@@ -76,10 +75,10 @@ def run_backtest(
 ) -> BacktestResult:
     """Run `config` from `start` to `end` (UTC days, inclusive) and write the run's files to `out`.
 
-    `pace` is the wall-clock seconds between ticks (0: as fast as possible); `should_stop` is
-    asked between ticks and returns why to stop, so a stop request ends the run after a whole
-    tick. `prime=False` makes every tick detect the breakout on its own bars (slow; to check that
-    priming changes nothing).
+    `pace` is the wall-clock seconds each tick takes at least (0: as fast as possible);
+    `should_stop` is asked between ticks and returns why to stop, so a stop request ends the run
+    after a whole tick. `prime=False` makes every tick detect the breakout on its own bars (slow;
+    to check that priming changes nothing).
 
     `mode="run"` is `spillover run` on replayed data: the run keeps its state in the folder's
     store, and a folder that holds one is resumed after its last committed tick (unless `fresh`),
@@ -227,6 +226,7 @@ def _replay(
             end=end.date(),
         )
     clock = SimClock(ticks[0] if ticks else resumed_at or datetime.now(UTC))
+    pacer = Pacer(pace) if pace else None
     reason = "end of data range"
     stop = should_stop()  # a stop asked for while starting up trades nothing
     if stop:
@@ -243,8 +243,8 @@ def _replay(
         if stop:
             reason = stop
             break
-        if pace:
-            time.sleep(pace)
+        if pacer is not None:
+            pacer.wait()
     journal.write("stop", clock.now(), reason=reason)
     if heartbeat is not None:
         beat(heartbeat, run_id=journal.run_id, state="stopped", reason=reason)

@@ -8,7 +8,9 @@ from D+1 00:00 UTC. Nothing else in the agent decides what "today's data" is.
 from __future__ import annotations
 
 import functools
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +45,35 @@ class SimClock:
 
     def now(self) -> datetime:
         return self.current
+
+
+class Pacer:
+    """Holds a replay to at most one tick per `interval` wall seconds (`run --speed`).
+
+    Each wait is what is left of the interval after the tick's own work, so a replay keeps its
+    speed whatever a tick costs, up to the point where ticks take longer than the interval. A
+    tick that overran starts the next interval at once: a slow stretch is not made up by a burst.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = interval
+        self._monotonic, self._sleep = monotonic, sleep
+        self._next = monotonic() + interval
+
+    def wait(self) -> None:
+        """Wait for the end of the current interval, then start the next."""
+        now = self._monotonic()
+        if now < self._next:
+            self._sleep(self._next - now)
+            self._next += self.interval
+        else:
+            self._next = now + self.interval
 
 
 @dataclass

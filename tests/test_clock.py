@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from agent.clock import EquitySessions, last_crypto_day
+from agent.clock import EquitySessions, Pacer, last_crypto_day
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -44,3 +44,42 @@ def test_crypto_bar_is_usable_from_the_next_utc_midnight():
 def test_naive_time_is_refused(sessions):
     with pytest.raises(ValueError, match="timezone-aware"):
         sessions.last_closed(datetime(2024, 1, 2))
+
+
+class _WallClock:
+    """A wall clock the test moves: ticks do work (`work`), the pacer sleeps (`sleep`)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 9))
+        self.now += seconds
+
+    def work(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_pacer_keeps_the_speed_whatever_a_tick_costs():
+    wall = _WallClock()
+    pacer = Pacer(0.010, monotonic=wall.monotonic, sleep=wall.sleep)
+    for cost in (0.003, 0.007, 0.001):
+        wall.work(cost)
+        pacer.wait()
+    assert wall.slept == [0.007, 0.003, 0.009]
+    assert wall.now == pytest.approx(0.030)  # three ticks at 100 a second: 30 ms, not 41 ms
+
+
+def test_pacer_does_not_burst_to_make_up_a_slow_tick():
+    wall = _WallClock()
+    pacer = Pacer(0.010, monotonic=wall.monotonic, sleep=wall.sleep)
+    wall.work(0.025)  # overran: the next interval starts now
+    pacer.wait()
+    assert wall.slept == []
+    wall.work(0.002)
+    pacer.wait()
+    assert wall.slept == [0.008]
