@@ -266,7 +266,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """Merge SPILLOVER__A__B=value into `data`; return {dotted key: variable name}.
+    """Merge SPILLOVER__A__B=value into `data`; return {dotted key: variable name} for every
+    key a variable set and every table it created (so a misspelt section names the variable).
 
     A value is read as a TOML value (`1.5`, `true`, `["BTC", "ETH"]`, `{BTC = 0.2}`) and, when it
     is not one, as a plain string. Path parts match existing keys case-insensitively, else they
@@ -279,16 +280,18 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, st
         parts = [p for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not parts:
             continue
-        node = data
+        node, path = data, []
         for part in parts[:-1]:
             key = _match_key(node, part)
+            path.append(key)
             child = node.get(key)
             if not isinstance(child, dict):
                 child = node[key] = {}
+                overridden.setdefault(".".join(path), name)
             node = child
         key = _match_key(node, parts[-1])
         node[key] = _parse_value(raw)
-        overridden[".".join([*(p.lower() for p in parts[:-1]), key])] = name
+        overridden[".".join([*path, key])] = name
     return overridden
 
 
@@ -324,8 +327,8 @@ def describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
 
 def _describe(path: Path, err: Mapping[str, Any], overridden: Mapping[str, str]) -> str:
     key, message = describe_error(err)
-    source = next((v for k, v in overridden.items() if key == k or key.startswith(k + ".")), None)
-    suffix = f" (from {source})" if source else ""
+    sources = [k for k in overridden if key == k or key.startswith((k + ".", k + "["))]
+    suffix = f" (from {overridden[max(sources, key=len)]})" if sources else ""
     return f"{path}: {key}: {message}{suffix}"
 
 

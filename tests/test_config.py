@@ -146,6 +146,23 @@ def test_misspelt_environment_override_is_an_unknown_key(tmp_path):
     assert lines == ["signal.buffr: unknown key (from SPILLOVER__SIGNAL__BUFFR)"]
 
 
+def test_misspelt_section_in_an_environment_override_names_the_variable(tmp_path):
+    lines = problems(tmp_path, "", env={"SPILLOVER__SIGNL__VOLUME_MULTIPLE": "1.5"})
+    assert lines == ["signl: unknown key (from SPILLOVER__SIGNL__VOLUME_MULTIPLE)"]
+
+
+def test_misspelt_section_in_the_file_is_not_blamed_on_the_environment(tmp_path):
+    env = {"SPILLOVER__SIGNL__BUFFER": "0.01"}
+    assert problems(tmp_path, "[signl]\nvolume_multiple = 1.5\n", env) == ["signl: unknown key"]
+
+
+def test_bad_list_item_from_the_environment_names_the_variable(tmp_path):
+    env = {"SPILLOVER__STAGING__STAGES": '[{day = 0, budget = 2.0, add = ["BTC"]}]'}
+    [line] = problems(tmp_path, "", env)
+    assert line.startswith("staging.stages[0].budget: ")
+    assert line.endswith("(from SPILLOVER__STAGING__STAGES)")
+
+
 def test_show_prints_the_effective_config_which_checks_ok(tmp_path):
     path = tmp_path / "small.toml"
     path.write_text("[signal]\nbuffer = 0.01\n")
