@@ -121,6 +121,20 @@ def test_a_bad_grid_file_is_one_line(tmp_path, text, expected):
         ("signal.confirm_closes = [3, 2.5]", "signal.confirm_closes = 2.5:"),
         ('staging.after_window = ["taper", "never"]', 'staging.after_window = "never":'),
         ("signal.volume_multiple.x = [1]", "signal.volume_multiple.x = 1: signal.volume_multiple:"),
+        (
+            "signal.volume_multiple.x.y = [1]",
+            "signal.volume_multiple.x.y = 1: signal.volume_multiple: not a table",
+        ),
+        (
+            "staging.stages.4 = [{day = 9, budget = 1.0}]",
+            'staging.stages.4 = {"day": 9, "budget": 1.0}: staging.stages.4: no such index '
+            "(the config's staging.stages has 4 items: 0..3)",
+        ),
+        (
+            "staging.stages.first.budget = [0.5]",
+            "staging.stages.first.budget = 0.5: staging.stages.first: not an index (the config's "
+            "staging.stages is a list of 4 items: 0..3)",
+        ),
     ],
 )
 def test_an_unknown_key_or_invalid_value_is_one_line_naming_key_and_value(tmp_path, text, expected):
@@ -509,6 +523,18 @@ def test_the_sweep_command_refuses_a_bad_grid_in_one_line_before_any_work(tmp_pa
     assert len(lines) == 1
     assert "signal.volume_multiple = -1.0" in lines[0]
     assert not out.exists()
+
+
+def test_a_list_index_past_the_end_is_one_line_naming_the_list_and_its_length(tmp_path):
+    grid = write(tmp_path, "staging.stages.9.budget = [0.1]\n")
+    config = str(ROOT / "config/sim.toml")
+    out = str(tmp_path / "out")
+    result = runner.invoke(app, ["sweep", "--config", config, "--grid", str(grid), "--out", out])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {grid}: staging.stages.9.budget = 0.1: staging.stages.9: no such index "
+        "(the config's staging.stages has 4 items: 0..3)"
+    ]
 
 
 def test_the_shipped_example_grid_validates_against_the_sample_config():

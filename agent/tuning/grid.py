@@ -121,19 +121,27 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
     node: Any = data
     parts = key.split(".")
     for n, part in enumerate(parts[:-1]):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise PointError(f"{'.'.join(parts[: n + 1])}: not a table, so it has no keys")
-    last = parts[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[_index(node, parts, n)]
+    if isinstance(node, dict):
+        node[parts[-1]] = value
     else:
-        raise PointError(f"{'.'.join(parts[:-1])}: not a table, so it has no keys")
+        node[_index(node, parts, len(parts) - 1)] = value
+
+
+def _index(node: Any, parts: list[str], n: int) -> int:
+    """`parts[n]` as an index into `node`, the list at `parts[:n]`; PointError naming the key
+    when `node` is no list or has no such item."""
+    owner, key = ".".join(parts[:n]), ".".join(parts[: n + 1])
+    if not isinstance(node, list):
+        raise PointError(f"{owner}: not a table, so it has no keys")
+    if not node:
+        raise PointError(f"{key}: no such index (the config's {owner} is empty)")
+    items = f"{len(node)} items: 0..{len(node) - 1}" if len(node) > 1 else "1 item: 0"
+    if not parts[n].isdecimal():
+        raise PointError(f"{key}: not an index (the config's {owner} is a list of {items})")
+    if int(parts[n]) >= len(node):
+        raise PointError(f"{key}: no such index (the config's {owner} has {items})")
+    return int(parts[n])
 
 
 def _problem(err: Mapping[str, Any]) -> str:
