@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from risk.limits import RiskParams
 from strategies.breakout import BreakoutParams
@@ -30,6 +31,7 @@ from strategies.params import ParamError
 from strategies.staging import StagingParams
 
 ENV_PREFIX = "SPILLOVER__"
+_UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|passphrase|token|private_?key)", re.I)
 
 
@@ -261,8 +263,41 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         return Config.model_validate_json(json.dumps(data, default=str))
     except ValidationError as exc:
-        problems = [_describe(path, err, overridden) for err in exc.errors()]
-        raise ConfigError(problems) from None
+        errors = _every_error(data, exc.errors())
+    raise ConfigError(sorted({_describe(path, err, overridden) for err in errors}))
+
+
+def _every_error(data: dict[str, Any], errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """`errors` and those an unknown key hides: pydantic checks no value of a parameter
+    dataclass given an unknown key, nor the sections together once one fails, so unknown keys
+    are dropped and the rest validated again until none is left."""
+    tree = json.loads(json.dumps(data, default=str))
+    unknown: list[ErrorDetails] = []
+    while dropped := [e for e in errors if e["type"] in _UNKNOWN_KEY and _drop(tree, e["loc"])]:
+        unknown += dropped
+        try:
+            Config.model_validate_json(json.dumps(tree))
+            errors = []
+        except ValidationError as exc:
+            errors = exc.errors()
+    return unknown + errors
+
+
+def _drop(tree: Any, loc: tuple[int | str, ...]) -> bool:
+    """Delete the key at `loc` from `tree`; False when there is no such key."""
+    if not loc:
+        return False
+    *parents, key = loc
+    node = tree
+    try:
+        for part in parents:
+            node = node[part]
+    except (KeyError, IndexError, TypeError):
+        return False
+    if not isinstance(node, dict) or key not in node:
+        return False
+    del node[key]
+    return True
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
@@ -314,7 +349,7 @@ def describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
     if isinstance(cause, ParamError):
         loc = [*loc, *cause.key.split(".")]
         message = cause.message
-    elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+    elif err["type"] in _UNKNOWN_KEY:
         message = "unknown key"
         if loc and _SECRET_KEY.search(loc[-1]):
             message = "secrets are not config keys: set them in the environment or .env"

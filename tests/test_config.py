@@ -89,6 +89,36 @@ def test_every_problem_gets_its_own_line(tmp_path):
     assert lines[2].startswith("venue.kind: Input should be 'paper'")
 
 
+def test_an_unknown_key_does_not_hide_a_bad_value_beside_it(tmp_path):
+    assert problems(tmp_path, "[signal]\nlookbak = 1\nfail_pct = 7\n") == [
+        "signal.fail_pct: must be in (0, 1], got 7.0",
+        "signal.lookbak: unknown key",
+    ]
+
+
+def test_unknown_keys_do_not_hide_the_checks_across_sections(tmp_path):
+    text = "[signal]\nlookbak = 1\n[venue]\nquot = 1\n[risk.asset_caps]\nDOGE = 0.1\n"
+    assert problems(tmp_path, text) == [
+        "risk.asset_caps.DOGE: not an asset of staging.shares",
+        "signal.lookbak: unknown key",
+        "venue.quot: unknown key",
+    ]
+
+
+def test_unknown_keys_and_bad_values_everywhere_are_reported_together(tmp_path):
+    text = (
+        "sgnal = 1\n[staging.shares]\nBTC = 1.0\n"
+        '[[staging.stages]]\nday = 0\nbudget = 1.0\nadd = ["BTC"]\nbudgt = 0.5\n'
+        '[risk]\nmax_drawdown = "high"\n'
+    )
+    assert problems(tmp_path, text, env={"SPILLOVER__SIGNAL__BUFFR": "0.01"}) == [
+        "risk.max_drawdown: Input should be a valid number (got 'high')",
+        "sgnal: unknown key",
+        "signal.buffr: unknown key (from SPILLOVER__SIGNAL__BUFFR)",
+        "staging.stages[0].budgt: unknown key",
+    ]
+
+
 def test_stage_budgets_must_not_decrease(tmp_path):
     text = (
         "[staging.shares]\nBTC = 1.0\n"
