@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.config import Config, DataConfig
 from agent.marketdata.sample import write_sample
+from agent.tuning.command import default_out
 from agent.tuning.executors import DaskExecutor, InlineExecutor, ProcessExecutor
 from agent.tuning.grid import (
     Grid,
@@ -318,8 +319,8 @@ def test_chained_windows_compound_each_window_from_where_the_last_ended():
 class StubExecutor:
     """Metrics as a function of the config, no backtest: counts what it ran."""
 
-    name = "stub"
     workers = 1
+    where = "1 stub"
 
     def __init__(self) -> None:
         self.ran: list[Task] = []
@@ -460,6 +461,11 @@ def test_dask_local_cluster_matches_the_process_pool(tmp_path, sample_dir):
     finally:
         dask.close()
     inline = Sweeper(base, grid, tmp_path / "inline", InlineExecutor()).evaluate(points, SHORT)
+    assert (pool.where, dask.where, InlineExecutor().where) == (
+        "2 worker processes",
+        "2 dask workers",
+        "1 process",
+    )
     for a, b, c in zip(by_pool, by_dask, inline, strict=True):
         assert a["orders"] > 0
         assert (
@@ -492,7 +498,9 @@ def test_the_sweep_command_end_to_end_then_resumes(tmp_path, sample_dir):
     assert result.exit_code == 0, result.output
     assert "top 4 of 4 points by sharpe" in result.output
     assert "sensitivity" in result.output
-    assert "4 point(s) run, 0 already" in result.output
+    said = " ".join(result.output.split())
+    assert f"4 points run, 0 already in {out / 'results.csv'};" in said
+    assert "points/s on 2 worker processes; window 2020-11-20..2020-12-31" in said
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 4
     assert {r["start"] for r in rows} == {"2020-11-20"}
@@ -500,7 +508,7 @@ def test_the_sweep_command_end_to_end_then_resumes(tmp_path, sample_dir):
     assert [r["step"] for r in sensitivity].count("0") == 2
     again = runner.invoke(app, argv)
     assert again.exit_code == 0, again.output
-    assert "0 point(s) run, 4 already" in again.output
+    assert "0 points run, 4 already" in again.output
 
 
 def test_the_sweep_command_refuses_a_bad_grid_in_one_line_before_any_work(tmp_path):
@@ -535,6 +543,18 @@ def test_a_list_index_past_the_end_is_one_line_naming_the_list_and_its_length(tm
         f"error: {grid}: staging.stages.9.budget = 0.1: staging.stages.9: no such index "
         "(the config's staging.stages has 4 items: 0..3)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("grid", "out"),
+    [
+        ("config/sweep-example.toml", "runs/sweep-example"),
+        ("config/sweep.toml", "runs/sweep"),
+        ("grids/volume.toml", "runs/sweep-volume"),
+    ],
+)
+def test_the_default_out_folder_says_sweep_once(grid, out):
+    assert default_out(Path(grid)) == Path(out)
 
 
 def test_the_shipped_example_grid_validates_against_the_sample_config():

@@ -125,9 +125,17 @@ def run_sweep(base: Config, options: SweepOptions) -> None:
             report.print_sensitivity(sens, options.objective)
     rate = stats.ran / stats.seconds if stats.seconds > 0 else 0.0
     report.console.print(
-        f"{stats.ran} point(s) run, {stats.skipped} already in {options.out / 'results.csv'}; "
-        f"{rate:.2f} points/s on {executor.workers} {executor.name} worker(s); window {window}"
+        f"{stats.ran} point{'' if stats.ran == 1 else 's'} run, {stats.skipped} already in "
+        f"{options.out / 'results.csv'}; "
+        f"{rate:.2f} points/s on {executor.where}; window {window}"
     )
+
+
+def default_out(grid: Path) -> Path:
+    """`runs/sweep-GRIDNAME`, or `runs/GRIDNAME` when that name already starts with `sweep`
+    (`config/sweep-example.toml` sweeps into `runs/sweep-example`, not `runs/sweep-sweep-...`)."""
+    name = grid.stem if grid.stem.lower().startswith("sweep") else f"sweep-{grid.stem}"
+    return Path("runs") / name
 
 
 def data_window(base: Config, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Window:

@@ -21,8 +21,9 @@ Outcome = tuple[int, dict[str, Any] | BaseException]
 
 
 class Executor(Protocol):
-    name: str
     workers: int
+    where: str
+    """What runs the points, for the closing line: `1 process`, `4 worker processes`."""
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         """Run every task; yield (its index, its result or the exception it raised) as each
@@ -33,8 +34,8 @@ class Executor(Protocol):
 
 
 class InlineExecutor:
-    name = "inline"
     workers = 1
+    where = "1 process"
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         for i, task in enumerate(tasks):
@@ -51,11 +52,10 @@ class ProcessExecutor:
     """A process pool; each worker keeps its market data between points. Workers start with
     `forkserver` (safe beside the progress bar's thread) and are reused across `run` calls."""
 
-    name = "processes"
-
     def __init__(self, jobs: int) -> None:
         method = "forkserver" if sys.platform != "win32" else "spawn"
         self.jobs = self.workers = jobs
+        self.where = _count(jobs, "worker process", "worker processes")
         self.pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context(method),
@@ -91,8 +91,6 @@ class DaskExecutor:
     """dask.distributed: a LocalCluster of `jobs` single-threaded workers (`processes=False`
     keeps them in this process, for tests), or the scheduler at `address`."""
 
-    name = "dask"
-
     def __init__(self, jobs: int, address: str | None = None, *, processes: bool = True) -> None:
         import logging
 
@@ -111,6 +109,7 @@ class DaskExecutor:
             )
             self.client = Client(self.cluster)
         self.workers = len(self.client.scheduler_info()["workers"]) or jobs
+        self.where = _count(self.workers, "dask worker", "dask workers")
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         from dask.distributed import as_completed
@@ -134,3 +133,7 @@ class DaskExecutor:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
