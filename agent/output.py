@@ -8,7 +8,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from agent.metrics import SUMMARY_METRICS
@@ -26,6 +33,14 @@ console = Console()
 _PERCENT = ("total_return", "cagr", "max_drawdown")
 
 
+def stderr_progress(*columns: ProgressColumn) -> Progress:
+    """A transient progress display on stderr, off where it would draw nothing: on a console
+    that is not interactive (a pipe, a file) rich ends it with an empty line, after an error
+    line too."""
+    stderr = Console(stderr=True)
+    return Progress(*columns, console=stderr, transient=True, disable=not stderr.is_interactive)
+
+
 @contextmanager
 def backtest_progress() -> Iterator[OnTick]:
     """A progress bar with an ETA, advanced by the backtest's tick callback."""
@@ -36,7 +51,7 @@ def backtest_progress() -> Iterator[OnTick]:
         TextColumn("days"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with stderr_progress(*columns) as progress:
         task = progress.add_task("backtest", total=None)
 
         def on_tick(_result: TickResult, done: int, total: int) -> None:

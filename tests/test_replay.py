@@ -5,7 +5,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from agent.cli import app
 from agent.marketdata.replay import ReplayData, load_bars, symbol_file
 from agent.ports import DataError
 
@@ -16,7 +19,9 @@ GOOD = [
     "2024-01-04,101.5,101.75,100.0,100.25,900",
     "2024-01-05,100.25,103.0,100.25,102.5,1500",
 ]
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+runner = CliRunner()
 
 
 def write(folder: Path, rows: list[str], name: str = "IWM.csv", header: str = HEADER) -> Path:
@@ -151,6 +156,37 @@ def test_crypto_symbols_are_read_from_dashed_files(tmp_path):
 def test_missing_symbol_file_is_a_data_error_naming_the_file(tmp_path):
     with pytest.raises(DataError, match=r"ETH-USD\.csv: no such file"):
         ReplayData(tmp_path).daily_bars("ETH/USD", pd.Timestamp("2024-01-04"))
+
+
+def test_missing_folder_is_a_data_error_naming_the_folder(tmp_path):
+    with pytest.raises(DataError) as info:
+        ReplayData(tmp_path / "nowhere").daily_bars("IWM", pd.Timestamp("2024-01-04"))
+    assert str(info.value) == f"{tmp_path / 'nowhere'}: no such data folder"
+
+
+def spillover(*args: str) -> Result:
+    return runner.invoke(app, [*args, "--config", str(ROOT / "config" / "sim.toml")])
+
+
+def test_backtest_and_sweep_on_a_missing_data_dir_name_the_folder_in_one_line(tmp_path):
+    missing = tmp_path / "nowhere"
+    grid = tmp_path / "grid.toml"
+    grid.write_text("signal.buffer = [0.0, 0.01]\n")
+    for args in (
+        ["backtest", "--out", str(tmp_path / "bt")],
+        ["sweep", "--grid", str(grid), "--out", str(tmp_path / "sweep")],
+    ):
+        result = spillover(*args, "--data-dir", str(missing))
+        assert (result.exit_code, result.stderr) == (2, f"error: {missing}: no such data folder\n")
+
+
+def test_backtest_on_a_folder_missing_one_file_names_the_file_and_adds_no_blank_line(tmp_path):
+    write(tmp_path, GOOD, name="SPY.csv")
+    result = spillover("backtest", "--data-dir", str(tmp_path), "--out", str(tmp_path / "bt"))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {tmp_path / 'IWM.csv'}: no such file\n",
+    )
 
 
 def test_each_file_is_read_once(tmp_path):

@@ -191,8 +191,13 @@ class ReplayData:
         name = symbol_file(symbol)
         bars = self._bars.get(name)
         if bars is None:
-            bars = self._bars[name] = load_bars(self.folder / name)
+            bars = self._bars[name] = self._load(name)
         return bars
+
+    def _load(self, name: str) -> pd.DataFrame:
+        if not self.folder.is_dir():
+            raise DataError(f"{self.folder}: no such data folder")
+        return load_bars(self.folder / name)
 
 
 def _ns(end: pd.Timestamp) -> int:
