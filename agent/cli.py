@@ -370,7 +370,10 @@ def sweep(
         int | None, typer.Option(help="Points run in parallel (default: CPU count).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output folder (default runs/sweep-GRIDNAME).")
+        Path | None,
+        typer.Option(
+            help="Output folder (default runs/sweep-GRIDNAME, or runs/GRIDNAME if it starts sweep)",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="Replay the CSV files in this folder instead.")
@@ -403,7 +406,7 @@ def sweep(
 ) -> None:
     """Sweep config keys over a grid (or random / optuna search), each point the real backtest;
     writes OUT/results.csv (resumable) and prints a ranked table."""
-    from agent.tuning.command import SweepOptions, run_sweep
+    from agent.tuning.command import SweepOptions, default_out, run_sweep
     from agent.tuning.grid import GridError
     from agent.tuning.sweep import SweepError
     from agent.tuning.windows import WindowError
@@ -411,7 +414,7 @@ def sweep(
     settings = _with_data_dir(_load(config), data_dir)
     options = SweepOptions(
         grid=grid,
-        out=out or Path("runs") / f"sweep-{grid.stem}",
+        out=out or default_out(grid),
         jobs=jobs,
         search=search,
         trials=trials,

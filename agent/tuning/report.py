@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agent.output import stderr_progress
 from agent.tuning.grid import describe
 from agent.tuning.sweep import OnProgress
 
@@ -39,7 +40,7 @@ def sweep_progress() -> Iterator[OnProgress]:
         TextColumn("points"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with stderr_progress(*columns) as progress:
         task = progress.add_task("sweep", total=None)
 
         def on_progress(label: str, done: int, total: int) -> None:
